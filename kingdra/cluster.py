@@ -1,0 +1,416 @@
+"""`KingdraCluster`: the Kingdra round loop as a scikit-learn style estimator.
+
+Round 0 trains every ensemble member with the unsupervised losses alone. Each later round
+builds pseudo-labels from where the members agree (`kingdra.pseudo_labels`) and trains every
+member on all data (unsupervised) plus a class-balanced pseudo-labelled batch (supervised).
+"""
+import json
+import os
+import time
+
+import keras
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.exceptions import NotFittedError
+
+from kingdra import metrics, pseudo_labels
+from kingdra.ladder import LOSS_TERMS, LadderNetwork
+
+PREDICT_BATCH = 4096
+
+
+def _seeded_rng(*keys):
+    """One numpy Generator per (seed, member, round, epoch, ...): every random choice is a pure
+    function of the master seed and where it happens, so a resumed run repeats it exactly."""
+    return np.random.default_rng([int(k) for k in keys])
+
+
+def has_accelerator():
+    return any(not d.lower().startswith("cpu") for d in keras.distribution.list_devices())
+
+
+class KingdraCluster(ClusterMixin, BaseEstimator):
+    """Unsupervised clustering with an ensemble of ladder networks and pseudo-labels
+    (Gupta et al., ICLR 2020). Defaults are the authors' released MNIST settings.
+
+    Parameters
+    ----------
+    n_clusters : number of clusters K (the top layer's width).
+    members : ensemble size E; 1 gives the single Ladder-IM (or Ladder-Dot).
+    rounds : pseudo-labelled rounds after the unsupervised round 0.
+    epochs_first, epochs : epochs per member in round 0 and in each later round.
+    t_low, t_high : agreement thresholds out of `members` for strong negative (<= t_low) and
+        strong positive (> t_high) edges of the pseudo-label graph.
+    thresh : a point is eligible for a pseudo-label only if every member's top probability
+        exceeds it.
+    noise_std : standard deviation of the ladder's corruption noise.
+    w_mi, w_mi_after : weight of the clustering loss (IM or dot), and its weight once
+        pseudo-labels exist (None keeps w_mi).
+    w_ladder, w_kl : weights of the denoising cost and of the clean/corrupted consistency KL.
+    last_layer_bn : batch-normalise the top layer too.
+    lr, batch_size : Adam learning rate and batch size.
+    common_mapping : map the pseudo-labels into member 0's label space for every member (so
+        their probabilities can be averaged) instead of each member's own.
+    layer_sizes : hidden widths; the top layer has n_clusters units.
+    loss : "im" (information maximisation) or "dot" (pairwise dot product).
+    denoise_weights : denoising cost weight per layer, input first, top last.
+    combine : how members' predictions become one labelling. "released": the released rule
+        (average of the members' probabilities with common_mapping, else member 0's).
+        "aligned": first map every member's cluster ids onto member 0's by maximum overlap
+        (Hungarian), then average; a member that has not adopted the shared label space then
+        no longer drags the average down.
+    ensemble : "sequential" trains one member after another (fastest on small CPUs),
+        "vectorized" all members in one compiled step over a member axis (fastest on a GPU),
+        "auto" picks by device.
+    checkpoint_dir : if set, the state after every finished round is saved there and `fit`
+        resumes from it (same parameters required).
+    callbacks : callables `f(estimator, record)` called after every round.
+    verbose : 0 silent, 1 a line per round, 2 also a line per member and epoch.
+    seed : master seed; members, rounds and epochs derive theirs from it.
+
+    Attributes: `labels_`, `history_` (one dict per round), `networks_`, `n_features_in_`.
+    """
+
+    def __init__(
+        self,
+        n_clusters=10,
+        members=10,
+        rounds=50,
+        epochs_first=5,
+        epochs=5,
+        t_low=1,
+        t_high=9,
+        thresh=0.9,
+        noise_std=0.3,
+        w_mi=0.1,
+        w_mi_after=None,
+        w_ladder=1.0,
+        w_kl=1.0,
+        last_layer_bn=False,
+        lr=0.002,
+        batch_size=64,
+        common_mapping=True,
+        layer_sizes=(1200, 1200),
+        loss="im",
+        denoise_weights=(1000.0, 10.0, 0.1, 0.1),
+        combine="aligned",
+        ensemble="auto",
+        checkpoint_dir=None,
+        callbacks=(),
+        verbose=1,
+        seed=0,
+    ):
+        self.n_clusters = n_clusters
+        self.members = members
+        self.rounds = rounds
+        self.epochs_first = epochs_first
+        self.epochs = epochs
+        self.t_low = t_low
+        self.t_high = t_high
+        self.thresh = thresh
+        self.noise_std = noise_std
+        self.w_mi = w_mi
+        self.w_mi_after = w_mi_after
+        self.w_ladder = w_ladder
+        self.w_kl = w_kl
+        self.last_layer_bn = last_layer_bn
+        self.lr = lr
+        self.batch_size = batch_size
+        self.common_mapping = common_mapping
+        self.layer_sizes = layer_sizes
+        self.loss = loss
+        self.denoise_weights = denoise_weights
+        self.combine = combine
+        self.ensemble = ensemble
+        self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.seed = seed
+
+    # ----------------------------------------------------------------- validation
+    def _check_params(self, n_samples):
+        def integer(name, minimum):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+        integer("n_clusters", 2)
+        for name in ("members", "epochs_first", "epochs", "batch_size"):
+            integer(name, 1)
+        integer("rounds", 0)
+        integer("t_low", 0)
+        integer("t_high", 0)
+        if self.members == 1 and self.rounds > 0:
+            raise ValueError("members=1 leaves no ensemble to build pseudo-labels from: set rounds=0 for a single "
+                             "Ladder-IM, or members >= 2")
+        if self.rounds > 0 and not self.t_low < self.t_high < self.members:
+            raise ValueError(
+                f"need 0 <= t_low < t_high < members, got t_low={self.t_low}, t_high={self.t_high}, "
+                f"members={self.members}; with members={self.members} try t_low=1, t_high={max(self.members - 1, 1)}"
+            )
+        if not 0.0 <= self.thresh < 1.0:
+            raise ValueError(f"thresh must be in [0, 1), got {self.thresh!r}")
+        if n_samples < self.n_clusters:
+            raise ValueError(
+                f"X has {n_samples} samples, fewer than n_clusters={self.n_clusters}; lower n_clusters or add data"
+            )
+        if self.loss not in ("im", "dot"):
+            raise ValueError(f"loss must be 'im' or 'dot', got {self.loss!r}")
+        if self.combine not in ("aligned", "released"):
+            raise ValueError(f"combine must be 'aligned' or 'released', got {self.combine!r}")
+        if self.ensemble not in ("auto", "sequential", "vectorized"):
+            raise ValueError(f"ensemble must be 'auto', 'sequential' or 'vectorized', got {self.ensemble!r}")
+        if len(self.denoise_weights) != len(self.layer_sizes) + 2:
+            raise ValueError(
+                f"denoise_weights needs {len(self.layer_sizes) + 2} values (input, each hidden layer, top), "
+                f"got {len(self.denoise_weights)}"
+            )
+        if any(int(s) < 1 for s in self.layer_sizes):
+            raise ValueError(f"layer_sizes must be positive widths, got {self.layer_sizes!r}")
+
+    @staticmethod
+    def _check_X(X, n_features=None):
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}; "
+                             "flatten images first, e.g. X.reshape(len(X), -1)")
+        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+            raise ValueError(f"X must be real-valued, got dtype {X.dtype}")
+        X = X.astype(np.float32, copy=False)
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinity; impute or drop those rows first")
+        if n_features is not None and X.shape[1] != n_features:
+            raise ValueError(f"X has {X.shape[1]} features, but this model was fitted on {n_features}")
+        return X
+
+    # ----------------------------------------------------------------- the ensemble
+    def _member_seeds(self):
+        return [int(s) for s in np.random.SeedSequence(self.seed).generate_state(self.members)]
+
+    def _build_networks(self, n_features):
+        """Groups of members: one network per member (sequential) or one for all (vectorized).
+        Each network is compiled once and kept for every round."""
+        vectorized = self.ensemble == "vectorized" or (self.ensemble == "auto" and has_accelerator())
+        seeds = self._member_seeds()
+        groups = [seeds] if vectorized else [[s] for s in seeds]
+        networks = []
+        for group in groups:
+            net = LadderNetwork(
+                n_features,
+                self.n_clusters,
+                hidden_sizes=self.layer_sizes,
+                seeds=group,
+                noise_std=self.noise_std,
+                last_layer_bn=self.last_layer_bn,
+                loss=self.loss,
+                denoise_weights=self.denoise_weights,
+            )
+            # TensorFlow's XLA is slower than its plain graph mode on CPUs; JAX always compiles.
+            net.compile(optimizer=keras.optimizers.Adam(self.lr), jit_compile=keras.backend.backend() == "jax")
+            net.set_loss_weights(w_ladder=self.w_ladder, w_cluster=self.w_mi, w_kl=self.w_kl, w_sup=1.0)
+            networks.append(net)
+        return networks
+
+    def _member_groups(self):
+        start = 0
+        for net in self.networks_:
+            yield list(range(start, start + net.members)), net
+            start += net.members
+
+    def _member_probabilities(self, X):
+        """(members, n, K) softmax probabilities of the clean pass with population statistics."""
+        out = []
+        for members, net in self._member_groups():
+            stacked = np.broadcast_to(X[:, None, :], (len(X), len(members), X.shape[1]))
+            out.append(np.moveaxis(net.predict(stacked, batch_size=PREDICT_BATCH, verbose=0), 1, 0))
+        return np.concatenate(out)
+
+    def _train_round(self, X, round_index, n_epochs, targets):
+        """Train every member for n_epochs; `targets` is None (unsupervised) or (mini-clusters,
+        (E, k) labels per member). Returns the mean of each loss term."""
+        n = len(X)
+        batch = min(self.batch_size, n)
+        # Whole batches only: a last partial batch would compile a second step function.
+        n_used = (n // batch) * batch
+        logs = []
+        for members, net in self._member_groups():
+            for epoch in range(n_epochs):
+                rngs = [_seeded_rng(self.seed, m, round_index, epoch) for m in members]
+                order = np.stack([rng.permutation(n)[:n_used] for rng in rngs], axis=1)
+                inputs = {"x": X[order]}
+                if targets is not None:
+                    clusters, label_maps = targets
+                    picks = [pseudo_labels.balanced_sample(clusters, n_used, rng) for rng in rngs]
+                    inputs["x_sup"] = X[np.stack([idx for idx, _ in picks], axis=1)]
+                    inputs["y_sup"] = np.stack([label_maps[m][cls] for m, (_, cls) in zip(members, picks)], axis=1)
+                history = net.fit(inputs, batch_size=batch, epochs=1, shuffle=False, verbose=0).history
+                logs.append({k: v[-1] for k, v in history.items()})
+                if self.verbose >= 2:
+                    print(f"    members {members[0]}-{members[-1]} epoch {epoch + 1}/{n_epochs} loss {logs[-1]['loss']:.4f}",
+                          flush=True)
+        terms = ["loss"] + [t for t in LOSS_TERMS if t != "supervised" or targets is not None]
+        return {t: float(np.mean([log[t] for log in logs])) for t in terms}
+
+    # ----------------------------------------------------------------- combining members
+    def _combine(self, probs, rule=None):
+        """(n, K) combined probabilities under `rule` ("aligned" or "released"; default `combine`)."""
+        if (rule or self.combine) == "released":
+            return probs.mean(axis=0) if self.common_mapping else probs[0]
+        aligned = np.empty_like(probs)
+        for e, perm in enumerate(self.alignment_):
+            aligned[e][:, perm] = probs[e]  # member e's cluster c is the reference's perm[c]
+        return aligned.mean(axis=0)
+
+    def _alignment(self, probs):
+        reference = probs[0].argmax(axis=1)
+        return np.stack([metrics.alignment(reference, p.argmax(axis=1), self.n_clusters) for p in probs])
+
+    # ----------------------------------------------------------------- checkpoints
+    def _checkpoint_path(self):
+        return None if self.checkpoint_dir is None else os.path.join(self.checkpoint_dir, "kingdra_state.npz")
+
+    def _fingerprint(self):
+        ignored = {"checkpoint_dir", "callbacks", "verbose"}
+        return json.dumps({k: v for k, v in self.get_params().items() if k not in ignored}, sort_keys=True, default=str)
+
+    def _save_checkpoint(self, state):
+        path = self._checkpoint_path()
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        arrays = {"meta": np.array(json.dumps({"fingerprint": self._fingerprint(), **state["meta"]}))}
+        for g, net in enumerate(self.networks_):
+            for i, v in enumerate(net.variables + net.optimizer.variables):
+                arrays[f"net{g}_{i}"] = keras.ops.convert_to_numpy(v)
+        if state["best"] is not None:
+            arrays["best_points"] = np.concatenate(state["best"])
+            arrays["best_sizes"] = np.array([len(c) for c in state["best"]])
+        tmp = path + ".tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)  # a crash mid-write never leaves a half checkpoint behind
+
+    def _load_checkpoint(self):
+        path = self._checkpoint_path()
+        if path is None or not os.path.exists(path):
+            return None
+        with np.load(path) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta.pop("fingerprint") != self._fingerprint():
+                raise ValueError(
+                    f"checkpoint {path} was written with other parameters; use another checkpoint_dir or delete it"
+                )
+            for g, net in enumerate(self.networks_):
+                net.optimizer.build(net.trainable_variables)
+                for i, v in enumerate(net.variables + net.optimizer.variables):
+                    v.assign(data[f"net{g}_{i}"])
+            best = None
+            if "best_points" in data:
+                best = np.split(data["best_points"], np.cumsum(data["best_sizes"])[:-1])
+        return {"meta": meta, "best": best}
+
+    # ----------------------------------------------------------------- public API
+    def fit(self, X, y=None):
+        """Cluster X. `y` (optional ground-truth labels) is used only to score each round in
+        `history_`; it never reaches training."""
+        X = self._check_X(X)
+        self._check_params(len(X))
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape != (len(X),):
+                raise ValueError(f"y must have one label per row of X ({len(X)}), got shape {y.shape}")
+        self.n_features_in_ = X.shape[1]
+        self.networks_ = self._build_networks(X.shape[1])
+        self.history_ = []
+        best, w_cluster, first_round = None, self.w_mi, 0
+        resumed = self._load_checkpoint()
+        if resumed is not None:
+            self.history_ = resumed["meta"]["history"]
+            w_cluster = resumed["meta"]["w_cluster"]
+            best = resumed["best"]
+            first_round = len(self.history_)
+            for net in self.networks_:
+                net.set_loss_weights(w_cluster=w_cluster)
+            if self.verbose:
+                print(f"resuming from {self._checkpoint_path()} after round {first_round - 1}", flush=True)
+        probs = self._member_probabilities(X) if first_round > 0 else None
+
+        for round_index in range(first_round, self.rounds + 1):
+            started = time.perf_counter()
+            targets, source, used = None, "none", None
+            if round_index > 0:
+                assignments = probs.argmax(axis=2)
+                found = pseudo_labels.mini_clusters(
+                    assignments, probs.max(axis=2), self.n_clusters, self.t_low, self.t_high, self.thresh
+                )
+                used, best = pseudo_labels.select_pseudo_label_set(found, best, self.n_clusters)
+                source = "none" if used is None else ("new" if used is found else "earlier")
+                if used is not None:
+                    label_maps = pseudo_labels.member_label_maps(used, assignments, self.n_clusters, self.common_mapping)
+                    targets = (used, label_maps)
+                    if self.w_mi_after is not None and w_cluster != self.w_mi_after:
+                        w_cluster = self.w_mi_after
+                        for net in self.networks_:
+                            net.set_loss_weights(w_cluster=w_cluster)
+            n_epochs = self.epochs_first if round_index == 0 else self.epochs
+            losses = self._train_round(X, round_index, n_epochs, targets)
+            probs = self._member_probabilities(X)
+            self.alignment_ = self._alignment(probs)
+            self.labels_ = self._combine(probs).argmax(axis=1)
+
+            record = {
+                "round": round_index,
+                "epochs": n_epochs,
+                "pseudo_label_source": source,
+                "mini_cluster_sizes": [] if used is None else [int(len(c)) for c in used],
+                "pseudo_labels": 0 if used is None else int(sum(len(c) for c in used)),
+                "w_cluster": float(w_cluster),
+                "losses": losses,
+            }
+            if y is not None:
+                record.update(self._scores(y, probs, used))
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            self.history_.append(record)
+            if self.checkpoint_dir is not None:
+                self._save_checkpoint({"meta": {"history": self.history_, "w_cluster": w_cluster}, "best": best})
+            if self.verbose:
+                print(self._progress_line(record), flush=True)
+            for callback in self.callbacks:
+                callback(self, record)
+        return self
+
+    def _scores(self, y, probs, used):
+        released = self._combine(probs, "released").argmax(axis=1)
+        aligned = self._combine(probs, "aligned").argmax(axis=1)
+        scores = {
+            "accuracy": metrics.accuracy(y, self.labels_),
+            "nmi": metrics.nmi(y, self.labels_),
+            "ari": metrics.ari(y, self.labels_),
+            "accuracy_released": metrics.accuracy(y, released),
+            "accuracy_aligned": metrics.accuracy(y, aligned),
+            "member_accuracy": [metrics.accuracy(y, p.argmax(axis=1)) for p in probs],
+        }
+        if used is not None:
+            quality = metrics.pseudo_label_quality(y, used)
+            scores["pseudo_label_precision"] = quality["precision"]
+            scores["pseudo_label_coverage"] = quality["coverage"]
+        return {k: (float(v) if np.isscalar(v) else [float(a) for a in v]) for k, v in scores.items()}
+
+    def _progress_line(self, r):
+        line = (f"round {r['round']:>3}/{self.rounds}  pseudo-labels {r['pseudo_labels']:>6} ({r['pseudo_label_source']})"
+                f"  loss {r['losses']['loss']:9.4f}")
+        if "accuracy" in r:
+            line += f"  acc {r['accuracy']:.4f}  nmi {r['nmi']:.4f}"
+            if "pseudo_label_precision" in r:
+                line += f"  pl-precision {r['pseudo_label_precision']:.4f}"
+        return line + f"  {r['seconds']:.1f}s"
+
+    def _check_fitted(self):
+        if not hasattr(self, "networks_"):
+            raise NotFittedError("this KingdraCluster is not fitted yet; call fit(X) first")
+
+    def predict_proba(self, X):
+        """(n, n_clusters) probabilities of the combined ensemble (see `combine`)."""
+        self._check_fitted()
+        X = self._check_X(X, self.n_features_in_)
+        return self._combine(self._member_probabilities(X))
+
+    def predict(self, X):
+        return self.predict_proba(X).argmax(axis=1)

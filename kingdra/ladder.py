@@ -1,0 +1,295 @@
+"""Ladder network (Rasmus et al. 2015) trained with a clustering loss, for one ensemble
+member or for several at once.
+
+Every weight carries a leading member axis: a kernel is `(members, in, out)`, so the same
+code runs one member per model (fastest on small CPUs) or a whole ensemble in one compiled
+step (what keeps a GPU busy). Members never share weights; summing their losses keeps each
+member's gradient its own.
+
+Inputs are laid out batch-first, `(batch, members, features)`, because Keras slices the
+first axis when it batches data; inside, the member axis is moved to the front.
+"""
+import keras
+from keras import ops
+
+from kingdra import losses
+
+BN_EPS = 1e-5
+LOSS_TERMS = ("denoise", "cluster_clean", "cluster_corrupted", "consistency", "supervised")
+
+
+def _member_glorot(seeds):
+    """Glorot-uniform per member: a `(members, in, out)` kernel initialised as a whole would
+    count the member axis into the fan and get the scale wrong."""
+
+    def initializer(shape, dtype=None):
+        _, fan_in, fan_out = shape
+        return ops.stack(
+            [keras.initializers.GlorotUniform(seed=int(s))((fan_in, fan_out), dtype=dtype) for s in seeds]
+        )
+
+    return initializer
+
+
+def _standardize(t):
+    """Batch normalisation without learned parameters, with the batch's own statistics."""
+    mean, var = ops.moments(t, axes=[-2], keepdims=True)
+    return (t - mean) * ops.rsqrt(var + BN_EPS)
+
+
+@keras.saving.register_keras_serializable(package="kingdra")
+class MemberDense(keras.layers.Layer):
+    """Bias-free dense layer with an independent kernel per member: `(members, batch, in)`
+    to `(members, batch, units)`."""
+
+    def __init__(self, in_units, units, seeds, **kwargs):
+        super().__init__(**kwargs)
+        self.in_units, self.units, self.seeds = int(in_units), int(units), [int(s) for s in seeds]
+        self.kernel = self.add_weight(
+            shape=(len(self.seeds), self.in_units, self.units), initializer=_member_glorot(self.seeds), name="kernel"
+        )
+        self.built = True
+
+    def call(self, x):
+        if len(self.seeds) == 1:  # a plain matmul is cheaper than a batch of one
+            return ops.expand_dims(ops.matmul(x[0], self.kernel[0]), 0)
+        return ops.matmul(x, self.kernel)
+
+    def get_config(self):
+        return {**super().get_config(), "in_units": self.in_units, "units": self.units, "seeds": self.seeds}
+
+
+@keras.saving.register_keras_serializable(package="kingdra")
+class LadderNorm(keras.layers.Layer):
+    """Encoder normalisation of one layer: standardise the pre-activation (batch statistics
+    in training, population statistics at inference, no learned scale), then shift by beta.
+
+    Not a `keras.layers.BatchNormalization`: the ladder adds noise between the
+    standardisation and the shift, and the decoder needs the clean pass's batch moments.
+    With `normalize=False` (the top layer without `last_layer_bn`) only the shift is applied.
+    """
+
+    def __init__(self, members, units, normalize=True, momentum=0.99, **kwargs):
+        super().__init__(**kwargs)
+        self.members, self.units, self.normalize, self.momentum = int(members), int(units), bool(normalize), momentum
+        shape = (self.members, 1, self.units)
+        self.beta = self.add_weight(shape=shape, initializer="zeros", name="beta")
+        if self.normalize:
+            self.moving_mean = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="moving_mean")
+            self.moving_var = self.add_weight(shape=shape, initializer="ones", trainable=False, name="moving_var")
+        self.built = True
+
+    def standardize(self, z, population):
+        """Returns (standardised z, batch mean, batch var); the moments are None when the layer
+        does not normalise or when population statistics are used."""
+        if not self.normalize:
+            return z, None, None
+        if population:
+            return (z - self.moving_mean) * ops.rsqrt(self.moving_var + BN_EPS), None, None
+        mean, var = ops.moments(z, axes=[-2], keepdims=True)
+        return (z - mean) * ops.rsqrt(var + BN_EPS), mean, var
+
+    def update_population(self, mean, var):
+        m = self.momentum
+        self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * mean)
+        self.moving_var.assign(m * self.moving_var + (1.0 - m) * var)
+
+    def call(self, z):
+        return z + self.beta
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "members": self.members,
+            "units": self.units,
+            "normalize": self.normalize,
+            "momentum": self.momentum,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kingdra")
+class VanillaCombinator(keras.layers.Layer):
+    """The ladder's per-unit denoising function g(z_corrupted, u) (Rasmus et al. 2015):
+    mu = a1*sigmoid(a2*u + a3) + a4*u + a5,  v = a6*sigmoid(a7*u + a8) + a9*u + a10,
+    zhat = (z_corrupted - mu) * v + mu.  Initialised with a2 = a7 = 1, all others 0."""
+
+    def __init__(self, members, units, **kwargs):
+        super().__init__(**kwargs)
+        self.members, self.units = int(members), int(units)
+        initial = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+
+        def initializer(shape, dtype=None):
+            return ops.broadcast_to(ops.reshape(ops.convert_to_tensor(initial, dtype=dtype), (1, 10, 1, 1)), shape)
+
+        self.a = self.add_weight(shape=(self.members, 10, 1, self.units), initializer=initializer, name="a")
+        self.built = True
+
+    def call(self, z_corrupted, u):
+        a = [self.a[:, i] for i in range(10)]
+        mu = a[0] * ops.sigmoid(a[1] * u + a[2]) + a[3] * u + a[4]
+        v = a[5] * ops.sigmoid(a[6] * u + a[7]) + a[8] * u + a[9]
+        return (z_corrupted - mu) * v + mu
+
+    def get_config(self):
+        return {**super().get_config(), "members": self.members, "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="kingdra")
+class LadderNetwork(keras.Model):
+    """Fully connected ladder network with a clustering head, for `len(seeds)` members.
+
+    Training call: inputs `{"x": (batch, members, features)}`, plus `"x_sup"` and `"y_sup"`
+    (batch, members) once pseudo-labels exist; returns the per-member loss terms, which
+    `compute_loss` weights with the non-trainable weight variables (changeable between
+    rounds with `set_loss_weights`, no recompilation). The supervised branch is traced only
+    when its inputs are given. Inference call: the clean pass with population statistics,
+    returning softmax probabilities `(batch, members, n_clusters)`.
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        n_clusters,
+        hidden_sizes=(1200, 1200),
+        seeds=(0,),
+        noise_std=0.3,
+        last_layer_bn=False,
+        loss="im",
+        mu=4.0,
+        denoise_weights=(1000.0, 10.0, 0.1, 0.1),
+        bn_momentum=0.99,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if loss not in ("im", "dot"):
+            raise ValueError(f"loss must be 'im' or 'dot', got {loss!r}")
+        widths = [int(input_dim), *[int(h) for h in hidden_sizes], int(n_clusters)]
+        if len(denoise_weights) != len(widths):
+            raise ValueError(
+                f"denoise_weights needs one weight per layer including input and top ({len(widths)}), "
+                f"got {len(denoise_weights)}"
+            )
+        self.input_dim, self.n_clusters = widths[0], widths[-1]
+        self.hidden_sizes = widths[1:-1]
+        self.seeds = [int(s) for s in seeds]
+        self.members = len(self.seeds)
+        self.noise_std, self.last_layer_bn, self.loss_name, self.mu = float(noise_std), bool(last_layer_bn), loss, mu
+        self.denoise_weights = [float(w) for w in denoise_weights]
+        self.bn_momentum = bn_momentum
+        n_layers = len(widths) - 1
+
+        def member_seeds(offset):  # distinct, reproducible initialisation for every kernel
+            return [(s * 1009 + offset) % 2**31 for s in self.seeds]
+
+        self.encoder = [MemberDense(widths[l], widths[l + 1], member_seeds(l), name=f"W{l + 1}") for l in range(n_layers)]
+        self.norms = [
+            LadderNorm(self.members, widths[l + 1], normalize=(l < n_layers - 1 or self.last_layer_bn),
+                       momentum=bn_momentum, name=f"norm{l + 1}")
+            for l in range(n_layers)
+        ]
+        self.decoder = [MemberDense(widths[l + 1], widths[l], member_seeds(100 + l), name=f"V{l}") for l in range(n_layers)]
+        self.combinators = [VanillaCombinator(self.members, widths[l], name=f"g{l}") for l in range(n_layers + 1)]
+        self.noise_seed = keras.random.SeedGenerator((self.seeds[0] * 7919 + 1) % 2**31)
+        self.weight_vars = {
+            name: self.add_weight(shape=(), initializer=keras.initializers.Constant(1.0), trainable=False, name=name)
+            for name in ("w_ladder", "w_cluster", "w_kl", "w_sup")
+        }
+        self.trackers = [keras.metrics.Mean(name=name) for name in LOSS_TERMS]
+        self.built = True
+
+    def set_loss_weights(self, **weights):
+        for name, value in weights.items():
+            if name not in self.weight_vars:
+                raise ValueError(f"unknown loss weight {name!r}; known: {sorted(self.weight_vars)}")
+            self.weight_vars[name].assign(float(value))
+
+    def _noisy(self, t):
+        return t + keras.random.normal(ops.shape(t), stddev=self.noise_std, seed=self.noise_seed)
+
+    def _encode(self, x, corrupt, population=False):
+        """One encoder pass: returns the per-layer z (layer 0 is the input), the batch moments
+        of each normalised layer (None elsewhere) and the logits."""
+        h = self._noisy(x) if corrupt else x
+        zs, moments = [h], [None]
+        for l, (dense, norm) in enumerate(zip(self.encoder, self.norms)):
+            z, mean, var = norm.standardize(dense(h), population)
+            if corrupt:
+                z = self._noisy(z)
+            zs.append(z)
+            moments.append(None if mean is None else (mean, var))
+            h = norm(z)
+            if l < len(self.encoder) - 1:
+                h = ops.relu(h)
+        return zs, moments, h
+
+    def _denoising_cost(self, zs_corrupted, logits_corrupted, zs_clean, clean_moments):
+        """Decoder from the top down; each layer's reconstruction is normalised with the clean
+        pass's batch moments and compared with the clean z."""
+        cost, zhat = 0.0, None
+        for l in reversed(range(len(zs_clean))):
+            u = _standardize(logits_corrupted if zhat is None else self.decoder[l](zhat))
+            zhat = self.combinators[l](zs_corrupted[l], u)
+            reconstruction = zhat
+            if clean_moments[l] is not None:
+                mean, var = clean_moments[l]
+                reconstruction = (zhat - mean) * ops.rsqrt(var + BN_EPS)
+            cost = cost + self.denoise_weights[l] * losses.denoising_cost(reconstruction, zs_clean[l])
+        return cost
+
+    def _cluster_loss(self, logits):
+        if self.loss_name == "im":
+            return losses.information_maximisation(logits, self.mu)
+        return losses.pairwise_dot(logits)
+
+    def call(self, inputs, training=False):
+        x = inputs["x"] if isinstance(inputs, dict) else inputs
+        x = ops.transpose(ops.cast(x, self.compute_dtype), (1, 0, 2))
+        if not training:
+            _, _, logits = self._encode(x, corrupt=False, population=True)
+            return ops.transpose(ops.softmax(logits, axis=-1), (1, 0, 2))
+
+        zs_clean, clean_moments, logits_clean = self._encode(x, corrupt=False)
+        for norm, m in zip(self.norms, clean_moments[1:]):
+            if m is not None:
+                norm.update_population(*m)
+        zs_corrupted, _, logits_corrupted = self._encode(x, corrupt=True)
+        terms = {
+            "denoise": self._denoising_cost(zs_corrupted, logits_corrupted, zs_clean, clean_moments),
+            "cluster_clean": self._cluster_loss(logits_clean),
+            "cluster_corrupted": self._cluster_loss(logits_corrupted),
+            "consistency": losses.consistency_kl(logits_clean, logits_corrupted),
+        }
+        if isinstance(inputs, dict) and "x_sup" in inputs:
+            x_sup = ops.transpose(ops.cast(inputs["x_sup"], self.compute_dtype), (1, 0, 2))
+            _, _, logits_sup = self._encode(x_sup, corrupt=True)
+            terms["supervised"] = losses.cross_entropy(logits_sup, ops.transpose(inputs["y_sup"], (1, 0)))
+        return terms
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        w = self.weight_vars
+        per_member = (
+            w["w_ladder"] * y_pred["denoise"]
+            + w["w_cluster"] * (y_pred["cluster_clean"] + y_pred["cluster_corrupted"])
+            + w["w_kl"] * y_pred["consistency"]
+        )
+        if "supervised" in y_pred:
+            per_member = per_member + w["w_sup"] * y_pred["supervised"]
+        for tracker in self.trackers:
+            if tracker.name in y_pred:
+                tracker.update_state(ops.mean(y_pred[tracker.name]))
+        return ops.sum(per_member)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "n_clusters": self.n_clusters,
+            "hidden_sizes": self.hidden_sizes,
+            "seeds": self.seeds,
+            "noise_std": self.noise_std,
+            "last_layer_bn": self.last_layer_bn,
+            "loss": self.loss_name,
+            "mu": self.mu,
+            "denoise_weights": self.denoise_weights,
+            "bn_momentum": self.bn_momentum,
+        }

@@ -1,0 +1,59 @@
+"""The loss terms of a ladder clustering network, as small pure functions of tensors.
+
+Shapes follow one convention so the same function serves one member or a stack of them:
+the class axis is last, the batch axis is second to last, and any leading axes (the
+ensemble's member axis) are kept. A `(batch, classes)` input gives a scalar; a
+`(members, batch, classes)` input gives one value per member.
+"""
+from keras import ops
+
+EPS = 1e-8
+
+
+def _entropy(p, log_p):
+    return -ops.sum(p * log_p, axis=-1)
+
+
+def information_maximisation(logits, mu=4.0):
+    """IM clustering loss: mean per-sample entropy minus `mu` times the entropy of the mean.
+
+    Low per-sample entropy makes each prediction confident; high entropy of the batch's
+    average prediction keeps the clusters balanced (Hu et al., IMSAT).
+    """
+    log_p = ops.log_softmax(logits, axis=-1)
+    p = ops.exp(log_p)
+    conditional = ops.mean(_entropy(p, log_p), axis=-1)
+    marginal_p = ops.mean(p, axis=-2)
+    marginal = _entropy(marginal_p, ops.log(marginal_p + EPS))
+    return conditional - mu * marginal
+
+
+def pairwise_dot(logits):
+    """Dot-product clustering loss: L2-normalised predictions of different samples pushed to
+    orthogonality, mean over all ordered pairs of (q_i . q_j - [i == j])^2."""
+    p = ops.softmax(logits, axis=-1)
+    q = p / ops.sqrt(ops.sum(p * p, axis=-1, keepdims=True) + EPS)
+    gram = ops.einsum("...ik,...jk->...ij", q, q)
+    eye = ops.eye(ops.shape(logits)[-2], dtype=gram.dtype)
+    return ops.mean(ops.square(gram - eye), axis=(-2, -1))
+
+
+def consistency_kl(clean_logits, corrupted_logits):
+    """KL(softmax(clean) || softmax(corrupted)), batch mean. The clean side is a target only:
+    no gradient flows through it, so the noisy path learns to agree with the clean one."""
+    log_p = ops.stop_gradient(ops.log_softmax(clean_logits, axis=-1))
+    log_q = ops.log_softmax(corrupted_logits, axis=-1)
+    return ops.mean(ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1), axis=-1)
+
+
+def denoising_cost(reconstruction, target):
+    """Squared reconstruction error of one layer, summed over units, divided by the layer's
+    width and averaged over the batch (so wide and narrow layers are on one scale)."""
+    return ops.mean(ops.square(reconstruction - target), axis=(-2, -1))
+
+
+def cross_entropy(logits, labels):
+    """Cross-entropy of integer `labels` (shape = logits' shape without the class axis)."""
+    log_p = ops.log_softmax(logits, axis=-1)
+    onehot = ops.one_hot(labels, ops.shape(logits)[-1], dtype=log_p.dtype)
+    return -ops.mean(ops.sum(onehot * log_p, axis=-1), axis=-1)

@@ -1,0 +1,132 @@
+"""KingdraCluster: the estimator interface, bad input, determinism, resume, and end to end."""
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits, make_blobs
+from sklearn.exceptions import NotFittedError
+
+from kingdra import KingdraCluster, metrics
+
+TINY = dict(n_clusters=3, members=3, rounds=2, epochs_first=3, epochs=1, t_low=0, t_high=2, thresh=0.0,
+            layer_sizes=(16, 16), batch_size=32, noise_std=0.3, ensemble="vectorized", verbose=0, seed=5)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=240, n_features=8, centers=3, cluster_std=1.5, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def fitted(blobs):
+    X, y = blobs
+    return KingdraCluster(**TINY).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "X_change, params, match",
+    [
+        (lambda X: X[:, 0], {}, "2-D"),
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.nan, X), {}, "NaN"),
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.inf, X), {}, "infinity"),
+        (lambda X: X[:2], {}, "fewer than n_clusters"),
+        (lambda X: X, {"n_clusters": 1}, "n_clusters"),
+        (lambda X: X, {"t_low": 2, "t_high": 2}, "t_low < t_high"),
+        (lambda X: X, {"t_high": 3}, "t_high < members"),
+        (lambda X: X, {"t_low": -1}, "t_low"),
+        (lambda X: X, {"thresh": 1.0}, "thresh"),
+        (lambda X: X, {"members": 1}, "members=1"),
+        (lambda X: X, {"loss": "l2"}, "loss"),
+        (lambda X: X, {"layer_sizes": (16,)}, "denoise_weights"),
+        (lambda X: X.astype(str), {}, "real-valued"),
+    ],
+)
+def test_bad_input_is_rejected_with_the_fix(blobs, X_change, params, match):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=match):
+        KingdraCluster(**{**TINY, **params}).fit(X_change(X))
+
+
+def test_y_of_the_wrong_length_is_rejected(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="one label per row"):
+        KingdraCluster(**TINY).fit(X, y[:-1])
+
+
+def test_predict_before_fit_and_with_other_features(blobs, fitted):
+    X, _ = blobs
+    with pytest.raises(NotFittedError):
+        KingdraCluster(**TINY).predict(X)
+    assert issubclass(NotFittedError, ValueError)
+    with pytest.raises(ValueError, match="fitted on 8"):
+        fitted.predict(X[:, :5])
+
+
+def test_estimator_interface(blobs, fitted):
+    X, _ = blobs
+    params = fitted.get_params()
+    for name in ("n_clusters", "members", "rounds", "epochs_first", "epochs", "t_low", "t_high", "thresh",
+                 "noise_std", "w_mi", "w_mi_after", "w_ladder", "w_kl", "last_layer_bn", "lr", "batch_size",
+                 "common_mapping", "layer_sizes", "loss", "seed"):
+        assert name in params
+    assert clone(fitted).set_params(rounds=7).rounds == 7
+    assert KingdraCluster().get_params()["t_high"] == 9  # released MNIST settings by default
+    assert fitted.labels_.shape == (len(X),)
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+
+
+def test_history_has_one_record_per_round(fitted):
+    assert [r["round"] for r in fitted.history_] == [0, 1, 2]
+    first, later = fitted.history_[0], fitted.history_[-1]
+    assert first["pseudo_label_source"] == "none" and "supervised" not in first["losses"]
+    for key in ("accuracy", "nmi", "ari", "accuracy_released", "accuracy_aligned", "seconds", "losses"):
+        assert key in later
+    if later["pseudo_labels"]:
+        assert "supervised" in later["losses"] and 0.0 <= later["pseudo_label_precision"] <= 1.0
+        assert len(later["mini_cluster_sizes"]) == 3
+
+
+def test_same_seed_same_labels_and_labels_never_reach_training(blobs, fitted):
+    X, _ = blobs
+    again = KingdraCluster(**TINY).fit(X)  # without y: the monitoring labels must change nothing
+    np.testing.assert_array_equal(again.labels_, fitted.labels_)
+    np.testing.assert_allclose(again.predict_proba(X), fitted.predict_proba(X), rtol=1e-6)
+
+
+def test_sequential_members_and_released_rule(blobs):
+    X, y = blobs
+    model = KingdraCluster(**{**TINY, "ensemble": "sequential", "members": 2, "t_high": 1, "rounds": 1,
+                              "combine": "released", "loss": "dot"}).fit(X, y)
+    assert len(model.networks_) == 2
+    assert model.history_[-1]["accuracy"] == pytest.approx(model.history_[-1]["accuracy_released"])
+
+
+def test_interrupted_fit_resumes_to_the_same_labels(blobs, fitted, tmp_path):
+    X, y = blobs
+
+    def stop_after_round_1(model, record):
+        if record["round"] == 1:
+            raise KeyboardInterrupt
+
+    interrupted = KingdraCluster(**TINY, checkpoint_dir=str(tmp_path), callbacks=[stop_after_round_1])
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(X, y)
+    resumed = KingdraCluster(**TINY, checkpoint_dir=str(tmp_path)).fit(X, y)
+    assert [r["round"] for r in resumed.history_] == [0, 1, 2]
+    np.testing.assert_array_equal(resumed.labels_, fitted.labels_)
+    with pytest.raises(ValueError, match="other parameters"):
+        KingdraCluster(**{**TINY, "lr": 0.1}, checkpoint_dir=str(tmp_path)).fit(X)
+
+
+def test_kingdra_beats_kmeans_on_digits():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    kmeans = metrics.accuracy(y, KMeans(10, n_init=10, random_state=0).fit_predict(X))
+    model = KingdraCluster(n_clusters=10, members=4, rounds=2, epochs_first=15, epochs=5, t_low=1, t_high=3,
+                           thresh=0.0, layer_sizes=(256, 256), ensemble="vectorized", verbose=0, seed=0)
+    model.fit(X)
+    assert metrics.accuracy(y, model.labels_) > kmeans + 0.03
