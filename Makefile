@@ -25,3 +25,15 @@ demo: $(VENV)/installed
 # CNN features run under TensorFlow: its CPU convolutions were measured ~8x faster than JAX's here.
 data: $(VENV)/installed
 	KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m kingdra.datasets
+
+.PHONY: table1
+# The paper's main table from real runs. Defaults: the reduced cpu profile, every table dataset whose
+# data is here, 3 seeds. Existing run files are reused, so an interrupted `make table1` resumes.
+# The full protocol: make table1 PROFILE=paper DATASETS=mnist SEEDS=5. `make data` builds the features first.
+PROFILE ?= cpu
+DATASETS ?= present
+SEEDS ?= 3
+METHODS ?= all
+table1: $(VENV)/installed
+	$(BIN)/python -m replicate.run --dataset $(DATASETS) --method $(METHODS) --profile $(PROFILE) --seed $$(seq 0 $$(($(SEEDS) - 1)))
+	$(BIN)/python -m replicate.table

@@ -1,0 +1,85 @@
+"""A user's own images, laid out as `root/<class>/<image>` (any depth below the class folder)."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .base import DatasetInfo, as_matrix, cached
+from .features import DEFAULT_EXTRACTOR, IMAGE_SIZE, describe, feature_tag, image_features
+
+VERSION = "1"
+SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def decode(source, size: tuple[int, int] | None = None) -> np.ndarray:
+    """RGB uint8 (h, w, 3) of an image file or file-like object, resized to `size` = (h, w) if given."""
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+        if size is not None:
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        return np.asarray(image)
+
+
+class ImageFiles:
+    """Images decoded only when sliced, so feature extraction over a large folder keeps memory flat."""
+
+    def __init__(self, paths, size):
+        self.paths, self.size = list(paths), size
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        images = [decode(path, self.size) for path in self.paths[index]]
+        shapes = {image.shape for image in images}
+        if len(shapes) > 1:
+            raise ValueError(f"images differ in size {sorted(shapes)[:3]}; pass image_size=(height, width)")
+        return np.stack(images)
+
+
+def list_images(root: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:
+    """(image paths, class index per image, class names): the sorted subfolders that hold images."""
+    classes, paths, labels = [], [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+        if found:
+            labels += [len(classes)] * len(found)
+            classes.append(folder.name)
+            paths += found
+    if not paths:
+        raise ValueError(f"no images under {root}/<class>/: expected one subfolder per class holding {sorted(SUFFIXES)} files")
+    return paths, labels, tuple(classes)
+
+
+def load_image_folder(path, extractor: str | None = DEFAULT_EXTRACTOR, image_size=None, data_dir=None):
+    """X (float32, n x d), y (class index from the folder name) and info for a `root/<class>/<image>` tree.
+
+    `extractor`: "resnet50" (the paper's), "efficientnet-lite0" (the substitute) or None for raw
+    pixels / 255. Images are decoded at `image_size` (height, width): by default the CNN's input
+    size, or as they are for raw pixels (then they must all have one size). CNN features are cached,
+    keyed by the folder's file names, sizes and times, so an edited folder is extracted afresh.
+    """
+    root = Path(path).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    paths, labels, classes = list_images(root)
+    size = tuple(image_size) if image_size is not None else None
+    if size is None and extractor is not None:
+        size = (IMAGE_SIZE, IMAGE_SIZE)
+    fingerprint = hashlib.sha1(repr(size).encode())
+    for p in paths:
+        stat = p.stat()
+        fingerprint.update(f"{p.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+
+    def build():
+        info = DatasetInfo(
+            f"folder:{root.name}", str(root), "as found", describe(extractor), extractor,
+            f"v{VERSION} ({feature_tag(extractor)})", classes,
+        )
+        return image_features(ImageFiles(paths, size), extractor, data_dir), np.array(labels), info
+
+    key = f"folder-{root.name}-{fingerprint.hexdigest()[:16]}-{feature_tag(extractor)}-v{VERSION}"
+    return as_matrix(*cached(key, build, store=extractor is not None))

@@ -1,0 +1,26 @@
+"""What a run will cost on a CPU, before it runs: the arithmetic behind the `cpu` profiles.
+
+One training step costs about 18 multiply-adds x 2 FLOP per weight per sample (clean and corrupted
+encoder passes plus the decoder, forward and backward); keras3-cpu.md measured ~105 GFLOP/s on
+these 2-core CPUs, i.e. 25-35 s per member-epoch over 70000 x 784 with 1200-1200 hidden layers.
+The constants are estimates to be replaced by measurement, not measurements.
+"""
+from __future__ import annotations
+
+FLOP_PER_WEIGHT = 18
+CPU_FLOPS = 1.0e11
+COMPILE_SECONDS = 5.0  # per compiled step function (train, train with pseudo-labels, predict)
+
+
+def member_epochs(params: dict) -> int:
+    """Epochs summed over members of one KingdraCluster run with these (method-resolved) parameters."""
+    return params["members"] * (params["epochs_first"] + params["rounds"] * params["epochs"])
+
+
+def seconds(params: dict, n_samples: int, n_features: int, vectorized: bool = False) -> float:
+    widths = [n_features, *params["layer_sizes"], params["n_clusters"]]
+    weights = sum(a * b for a, b in zip(widths, widths[1:]))
+    training = member_epochs(params) * n_samples * weights * FLOP_PER_WEIGHT / CPU_FLOPS
+    networks = 1 if vectorized else params["members"]
+    compiles = networks * (2 + (params["rounds"] > 0))
+    return training + compiles * COMPILE_SECONDS

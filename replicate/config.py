@@ -1,0 +1,100 @@
+"""Per-dataset configs: `configs/<dataset>.json`, one profile of settings per protocol.
+
+    {"dataset": "mnist", "loader": "mnist", "extractor": null, "notes": "...",
+     "profiles": {"paper": {...}, "cpu": {"extends": "paper", ...overrides}, "tiny": {...}}}
+
+A profile holds KingdraCluster parameters plus the baselines' own settings; `extends` names the
+profile it overrides, so a reduced profile shows exactly what it changed. Unknown keys are errors:
+a misspelt key would otherwise fall back to a default without anyone noticing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from pathlib import Path
+
+from kingdra.datasets import DEFAULT_EXTRACTOR, EXTRACTORS, LOADERS
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+DATASET_KEYS = ("dataset", "loader", "extractor", "notes", "profiles")
+BASELINE_KEYS = ("kmeans_n_init", "ac_max_points")
+# Owned by the runner, per run: never part of a profile.
+RUNNER_OWNED = ("checkpoint_dir", "callbacks", "verbose", "seed")
+# Every resolved profile states these, so none silently takes KingdraCluster's MNIST defaults.
+REQUIRED = ("n_clusters", "members", "rounds", "epochs_first", "epochs", "t_low", "t_high", "thresh",
+            "noise_std", "w_mi", "w_mi_after", "w_ladder", "w_kl", "last_layer_bn", "lr", "batch_size",
+            "common_mapping", "layer_sizes", "loss", "kmeans_n_init", "ac_max_points")
+
+
+def estimator_keys() -> tuple[str, ...]:
+    from kingdra.cluster import KingdraCluster  # Keras loads only when a config is resolved
+
+    names = inspect.signature(KingdraCluster.__init__).parameters
+    return tuple(n for n in names if n not in ("self", *RUNNER_OWNED))
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    dataset: str
+    loader: str
+    extractor: str | None  # None: not an image dataset
+    profile: str
+    notes: str  # the dataset's and the profile's notes
+    params: dict  # KingdraCluster parameters
+    baseline: dict  # kmeans_n_init, ac_max_points
+
+    def load_data(self):
+        from kingdra.datasets import load
+
+        return load(self.loader, **({"extractor": self.extractor} if self.extractor else {}))
+
+
+def available_datasets(config_dir=CONFIG_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(config_dir).glob("*.json"))
+
+
+def load_config(dataset: str, profile: str, config_dir=CONFIG_DIR) -> Config:
+    path = Path(config_dir) / f"{dataset}.json"
+    if not path.exists():
+        raise ValueError(f"no config for dataset {dataset!r} in {config_dir}; choose one of "
+                         f"{available_datasets(config_dir)} or add {path.name}")
+    raw = json.loads(path.read_text())
+    _check_keys(path.name, raw, DATASET_KEYS)
+    if raw.get("dataset") != dataset:
+        raise ValueError(f"{path.name} says dataset {raw.get('dataset')!r}; set \"dataset\": \"{dataset}\"")
+    loader, extractor = raw.get("loader", dataset), raw.get("extractor")
+    if loader not in LOADERS:
+        raise ValueError(f"{path.name}: unknown loader {loader!r}; choose one of {sorted(LOADERS)}")
+    if extractor is not None and extractor not in EXTRACTORS:
+        raise ValueError(f"{path.name}: unknown extractor {extractor!r}; choose one of {sorted(EXTRACTORS)} "
+                         f"(or leave it out for the default {DEFAULT_EXTRACTOR!r})")
+    profiles = raw.get("profiles", {})
+    settings, notes = _resolve(path.name, profiles, profile, ())
+    missing = [k for k in REQUIRED if k not in settings]
+    if missing:
+        raise ValueError(f"{path.name} profile {profile!r} does not set {missing}; add them to it or to the "
+                         "profile it extends")
+    baseline = {k: settings.pop(k) for k in BASELINE_KEYS}
+    return Config(dataset, loader, extractor, profile, " ".join([raw.get("notes", ""), *notes]).strip(), settings,
+                  baseline)
+
+
+def _resolve(filename, profiles, name, seen):
+    """Settings of profile `name` with its `extends` chain applied, and the chain's notes (base first)."""
+    if name not in profiles:
+        raise ValueError(f"{filename} has no profile {name!r}; choose one of {sorted(profiles)}")
+    if name in seen:
+        raise ValueError(f"{filename}: profiles extend each other in a loop {[*seen, name]}; break the loop")
+    own = dict(profiles[name])
+    _check_keys(f"{filename} profile {name!r}", own, ("extends", "notes", *estimator_keys(), *BASELINE_KEYS))
+    base, notes = ({}, []) if "extends" not in own else _resolve(filename, profiles, own.pop("extends"),
+                                                               (*seen, name))
+    note = own.pop("notes", None)
+    return {**base, **own}, notes + ([f"[{name}] {note}"] if note else [])
+
+
+def _check_keys(where, mapping, known):
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}")

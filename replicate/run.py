@@ -1,0 +1,142 @@
+"""Run the table's methods and keep one JSON file per (dataset, method, profile, seed).
+
+    python -m replicate.run --dataset mnist --method kingdra-ladder-im --profile cpu --seed 0
+    python -m replicate.run --dataset present --method all --profile cpu --seed 0 1 2 [--plan]
+
+`present` means every table dataset whose data can be loaded here. A run whose file exists is
+skipped, so an interrupted invocation resumes where it stopped; a KingdraCluster run also keeps a
+checkpoint after every round (under the cache, not the results) and continues from the last
+finished one. Runs go dataset by dataset, seed by seed, so the first seed of every row lands first.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kingdra import metrics
+from kingdra.cluster import KingdraCluster
+from kingdra.datasets.__main__ import TABLE_DATASETS
+from kingdra.datasets.base import atomic_file, cache_root
+
+from . import budget, environment
+from .config import load_config
+from .methods import METHODS, agglomerative, check_method, estimator_params, kmeans
+
+RUNS_DIR = environment.REPO / "results" / "runs"
+
+
+def run_path(runs_dir, dataset, method, profile, seed) -> Path:
+    return Path(runs_dir) / f"{dataset}__{method}__{profile}__seed{seed}.json"
+
+
+def checkpoint_dir(dataset, method, profile, seed) -> Path:
+    return cache_root() / "replicate" / "checkpoints" / f"{dataset}__{method}__{profile}__seed{seed}"
+
+
+def run_one(config, method, seed, data, runs_dir=RUNS_DIR, env=None) -> Path:
+    """Run one cell for one seed and write its run file; an existing file is kept as it is."""
+    path = run_path(runs_dir, config.dataset, method, config.profile, seed)
+    if path.exists():
+        print(f"skip {path.name}: already run", flush=True)
+        return path
+    X, y, info = data
+    label = check_method(method).label
+    print(f"== {config.dataset} | {label} | profile {config.profile} | seed {seed}", flush=True)
+    started_at, started = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
+    k = config.params["n_clusters"]
+    checkpoints, history, resumed, details, params = None, [], False, {}, None
+    if method == "kmeans":
+        labels, details = kmeans(X, k, seed, config.baseline["kmeans_n_init"])
+    elif method == "ac":
+        labels, details = agglomerative(X, k, seed, config.baseline["ac_max_points"])
+    else:
+        params = estimator_params(method, config.params)
+        checkpoints = checkpoint_dir(config.dataset, method, config.profile, seed)
+        resumed = (checkpoints / "kingdra_state.npz").exists()
+        model = KingdraCluster(**params, checkpoint_dir=str(checkpoints), verbose=1, seed=seed).fit(X, y)
+        labels, history = model.labels_, model.history_
+    scores = {"accuracy": metrics.accuracy(y, labels), "nmi": metrics.nmi(y, labels), "ari": metrics.ari(y, labels)}
+    if params is not None and params["members"] > 1:
+        scores.update({rule: history[-1][rule] for rule in ("accuracy_released", "accuracy_aligned")})
+    record = {
+        "dataset": config.dataset, "method": method, "label": label, "profile": config.profile, "seed": seed,
+        "config": {"loader": config.loader, "extractor": config.extractor, "notes": config.notes,
+                   "estimator": params, "baseline": config.baseline, "details": details},
+        "data": {**dataclasses.asdict(info), "shape": list(X.shape)},
+        "environment": env or environment.describe(),
+        "history": history,
+        "metrics": {name: float(value) for name, value in scores.items()},
+        "resumed": resumed,
+        "started": started_at,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "training_seconds": round(sum(r["seconds"] for r in history), 3) or None,
+    }
+    with atomic_file(path) as tmp:
+        tmp.write(json.dumps(record, indent=1).encode())
+    if checkpoints is not None:
+        shutil.rmtree(checkpoints, ignore_errors=True)  # hundreds of MB for a full ensemble; the run file is the result
+    print(f"   accuracy {scores['accuracy']:.4f}  nmi {scores['nmi']:.4f}  ari {scores['ari']:.4f}  "
+          f"{record['wall_seconds']:.0f} s -> {path}", flush=True)
+    return path
+
+
+def estimated_seconds(config, method, data) -> float:
+    """Rough CPU cost of one run (see replicate.budget); the baselines count as free."""
+    if check_method(method).overrides is None:
+        return 0.0
+    params = estimator_params(method, config.params)
+    X = data[0]
+    return budget.seconds(params, X.shape[0], X.shape[1], params.get("ensemble") == "vectorized")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m replicate.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", nargs="+", required=True,
+                        help=f"dataset names, or 'present' for every one of {TABLE_DATASETS} whose data loads")
+    parser.add_argument("--method", nargs="+", default=["all"], help=f"'all' or some of {list(METHODS)}")
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--seed", nargs="+", type=int, default=[0])
+    parser.add_argument("--runs-dir", default=str(RUNS_DIR))
+    parser.add_argument("--plan", action="store_true", help="print what is missing and its estimated cost; run nothing")
+    args = parser.parse_args(argv)
+    methods = list(METHODS) if args.method == ["all"] else args.method
+    for method in methods:
+        check_method(method)
+    only_present = args.dataset == ["present"]
+    datasets = TABLE_DATASETS if only_present else args.dataset
+    configs = [load_config(name, args.profile) for name in datasets]  # every config is checked before any run
+    env, total = None, 0.0
+    for config in configs:
+        todo = [(seed, m) for seed in args.seed for m in methods
+                if not run_path(args.runs_dir, config.dataset, m, config.profile, seed).exists()]
+        if not todo:
+            print(f"{config.dataset}: every run exists", flush=True)
+            continue
+        try:
+            data = config.load_data()
+        except FileNotFoundError as err:
+            if not only_present:
+                raise
+            print(f"{config.dataset}: skipped, its data is not here ({str(err).splitlines()[0]})", flush=True)
+            continue
+        cost = sum(estimated_seconds(config, m, data) for _, m in todo)
+        total += cost
+        print(f"{config.dataset}: {len(todo)} runs missing, estimated {cost / 3600:.2f} h on a 2-core CPU "
+              f"(replicate/budget.py)", flush=True)
+        if args.plan:
+            continue
+        env = env or environment.describe()
+        for seed, method in todo:
+            run_one(config, method, seed, data, args.runs_dir, env)
+    print(f"estimated total {total / 3600:.2f} h" if args.plan else "done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

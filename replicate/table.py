@@ -1,0 +1,196 @@
+"""Render the paper's main table from the run files: `results/table1.md` and `results/table1.csv`.
+
+    python -m replicate.table [--runs-dir results/runs] [--out-dir results]
+
+One section per profile found. Cells are mean (std) over seeds (sample std) in percent; a cell
+with fewer seeds than its profile's others says how many; a cell without runs shows "—". The
+paper's numbers sit in their own columns, labelled as the paper's, and fill nothing else.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import paper
+from .environment import REPO, hardware_label
+from .methods import METHODS
+
+NOT_RUN = "—"
+METRICS = ("accuracy", "nmi", "ari", "accuracy_released", "accuracy_aligned")
+PROFILE_ORDER = ("paper", "cpu", "tiny")
+
+
+def load_runs(runs_dir) -> list[dict]:
+    runs = []
+    for path in sorted(Path(runs_dir).glob("*.json")):
+        try:
+            runs.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as err:  # run files are written atomically: this one was edited by hand
+            raise ValueError(f"{path} is not valid JSON ({err}); delete it and run `make table1` again") from err
+    return runs
+
+
+def cells(runs) -> dict:
+    """{(profile, dataset, method): {"seeds": [...], metric: [values in %], "wall": seconds}}."""
+    out = {}
+    for run in sorted(runs, key=lambda r: r["seed"]):
+        cell = out.setdefault((run["profile"], run["dataset"], run["method"]), {"seeds": [], "wall": 0.0})
+        cell["seeds"].append(run["seed"])
+        cell["wall"] += run["wall_seconds"]
+        for metric, value in run["metrics"].items():
+            cell.setdefault(metric, []).append(100.0 * value)
+    return out
+
+
+def profiles_of(runs) -> list[str]:
+    found = {r["profile"] for r in runs}
+    return [p for p in PROFILE_ORDER if p in found] + sorted(found - set(PROFILE_ORDER))
+
+
+def datasets_of(runs, profile) -> list[str]:
+    """The paper's five, in its order, then any other dataset this profile ran."""
+    extra = sorted({r["dataset"] for r in runs if r["profile"] == profile} - set(paper.DATASET_NAMES))
+    return [*paper.DATASET_NAMES, *extra]
+
+
+def summary(values):
+    """(mean, std, n) of a cell's values; std is None for a single seed."""
+    if not values:
+        return None, None, 0
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return float(np.mean(values)), std, len(values)
+
+
+def format_cell(values, n_expected) -> str:
+    mean, std, n = summary(values)
+    if n == 0:
+        return NOT_RUN
+    text = f"{mean:.1f}" + (f" ({std:.1f})" if std is not None else "")
+    return text + (f" [n={n}]" if n != n_expected else "")
+
+
+def render_markdown(runs) -> str:
+    table = cells(runs)
+    parts = ["# Table 1: clustering on the paper's datasets, regenerated from `results/runs/`",
+             "", "Rendered by `python -m replicate.table`; never edit by hand. Columns marked **(paper)** are "
+             "copied from the paper (NOTES §1) for comparison; every other number comes from a run file.", ""]
+    for profile in profiles_of(runs):
+        parts += _profile_section(profile, [r for r in runs if r["profile"] == profile], table)
+    if not runs:
+        parts += ["No run files yet: run `make table1`.", ""]
+    return "\n".join(parts)
+
+
+def _profile_section(profile, runs, table):
+    datasets = datasets_of(runs, profile)
+    seeds = sorted({r["seed"] for r in runs})
+    n_expected = len(seeds)
+
+    def get(dataset, method, metric):
+        return table.get((profile, dataset, method), {}).get(metric, [])
+
+    def name(dataset):
+        return paper.DATASET_NAMES.get(dataset, dataset)
+
+    lines = [f"## Profile `{profile}`", "", f"### Accuracy (%), mean (std) over seeds — profile `{profile}`", ""]
+    header = ["Method"] + [h for d in datasets for h in (name(d), f"{name(d)} (paper)")]
+    # A cell whose runs departed from the method as published (AC on a subsample) carries a dagger.
+    marked = {(r["dataset"], r["method"]) for r in runs if r["config"]["details"].get("note")}
+    rows = [[m.label] + [c for d in datasets for c in (
+                format_cell(get(d, key, "accuracy"), n_expected) + (" †" if (d, key) in marked else ""),
+                paper.ACCURACY[key].get(d, NOT_RUN))]
+            for key, m in METHODS.items()]
+    lines += _markdown_table(header, rows)
+    lines += ["", f"### NMI and ARI (%), mean (std) over seeds — profile `{profile}`", ""]
+    header = ["Method"] + [f"{name(d)} {metric}" for d in datasets for metric in ("NMI", "ARI")]
+    rows = [[m.label] + [format_cell(get(d, key, metric), n_expected) for d in datasets for metric in ("nmi", "ari")]
+            for key, m in METHODS.items()]
+    lines += _markdown_table(header, rows)
+    ensembles = [key for key in METHODS if any(get(d, key, "accuracy_released") for d in datasets)]
+    if ensembles:
+        lines += ["", f"### Combining the members: accuracy (%) under each rule — profile `{profile}`", "",
+                  "The headline accuracy uses `aligned` (each member's cluster ids matched to member 0's before "
+                  "averaging); `released` is the released code's rule (NOTES §4).", ""]
+        header = ["Method"] + [f"{name(d)} {rule}" for d in datasets for rule in ("released", "aligned")]
+        rows = [[METHODS[key].label] + [format_cell(get(d, key, f"accuracy_{rule}"), n_expected)
+                                        for d in datasets for rule in ("released", "aligned")] for key in ensembles]
+        lines += _markdown_table(header, rows)
+    return lines + [""] + _provenance(profile, runs, datasets, seeds) + [""]
+
+
+def _provenance(profile, runs, datasets, seeds):
+    envs = [r["environment"] for r in runs]
+    commits = sorted({(e["git"]["commit"] or "unknown")[:10] + ("+uncommitted" if e["git"]["dirty"] else "")
+                      for e in envs})
+    wall = {d: sum(r["wall_seconds"] for r in runs if r["dataset"] == d) for d in datasets}
+    lines = [
+        f"- Profile: `{profile}` (settings in `replicate/configs/<dataset>.json`; notes below)",
+        f"- Seeds: {', '.join(map(str, seeds))} (a cell marked [n=k] has k of them)",
+        f"- Hardware: {'; '.join(sorted({hardware_label(e['hardware']) for e in envs}))}",
+        f"- Keras backend: {', '.join(sorted({e['keras_backend'] for e in envs}))}; "
+        f"git commit: {', '.join(commits)}",
+        f"- Wall time: {sum(wall.values()) / 3600:.2f} h in all ("
+        + ", ".join(f"{paper.DATASET_NAMES.get(d, d)} {s / 3600:.2f} h" for d, s in wall.items() if s) + ")",
+    ]
+    for dataset in datasets:
+        ran = [r for r in runs if r["dataset"] == dataset]
+        if not ran:
+            lines.append(f"- {paper.DATASET_NAMES.get(dataset, dataset)}: not run ({NOT_RUN})")
+            continue
+        data = ran[0]["data"]
+        lines.append(f"- {paper.DATASET_NAMES.get(dataset, dataset)}: {data['shape'][0]} x {data['shape'][1]}, "
+                     f"{data['features']}; fidelity: {data['fidelity']}. {ran[0]['config']['notes']}")
+        lines += sorted({f"  - † {r['label']}: {r['config']['details']['note']}" for r in ran
+                         if r["config"]["details"].get("note")})
+    return lines
+
+
+def _markdown_table(header, rows):
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def render_csv(runs) -> str:
+    """Long format, one row per (profile, dataset, method, metric); not-run cells keep their row, empty."""
+    table = cells(runs)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["profile", "dataset", "method", "metric", "mean_percent", "std_percent", "n_seeds", "seeds",
+                     "wall_seconds", "paper_accuracy_percent"])
+    for profile in profiles_of(runs):
+        for dataset in datasets_of(runs, profile):
+            for key in METHODS:
+                cell = table.get((profile, dataset, key), {"seeds": [], "wall": 0.0})
+                for metric in [m for m in METRICS if m in cell] if cell["seeds"] else METRICS[:3]:
+                    mean, std, n = summary(cell.get(metric, []))
+                    writer.writerow([profile, dataset, key, metric, _number(mean), _number(std), n,
+                                     " ".join(map(str, cell["seeds"])), round(cell["wall"], 1),
+                                     paper.ACCURACY[key].get(dataset, "") if metric == "accuracy" else ""])
+    return out.getvalue()
+
+
+def _number(value):
+    return "" if value is None else f"{value:.2f}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m replicate.table", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-dir", default=str(REPO / "results" / "runs"))
+    parser.add_argument("--out-dir", default=str(REPO / "results"))
+    args = parser.parse_args(argv)
+    runs = load_runs(args.runs_dir)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in (("table1.md", render_markdown(runs)), ("table1.csv", render_csv(runs))):
+        (out / name).write_text(text)
+        print(f"wrote {out / name} ({len(runs)} run files)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
