@@ -9,6 +9,8 @@ from pathlib import Path
 
 PACKAGES = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "numpy", "scipy", "scikit-learn")
 REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "results"
+RUNS_DIR = RESULTS_DIR / "runs"
 
 
 def describe() -> dict:

@@ -21,14 +21,12 @@ from pathlib import Path
 
 from kingdra import metrics
 from kingdra.cluster import KingdraCluster
-from kingdra.datasets.__main__ import TABLE_DATASETS
+from kingdra.datasets import TABLE_DATASETS
 from kingdra.datasets.base import atomic_file, cache_root
 
 from . import budget, environment
 from .config import load_config
 from .methods import METHODS, agglomerative, check_method, estimator_params, kmeans
-
-RUNS_DIR = environment.REPO / "results" / "runs"
 
 
 def run_path(runs_dir, dataset, method, profile, seed) -> Path:
@@ -39,7 +37,7 @@ def checkpoint_dir(dataset, method, profile, seed) -> Path:
     return cache_root() / "replicate" / "checkpoints" / f"{dataset}__{method}__{profile}__seed{seed}"
 
 
-def run_one(config, method, seed, data, runs_dir=RUNS_DIR, env=None) -> Path:
+def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None) -> Path:
     """Run one cell for one seed and write its run file; an existing file is kept as it is."""
     path = run_path(runs_dir, config.dataset, method, config.profile, seed)
     if path.exists():
@@ -102,7 +100,7 @@ def main(argv=None) -> int:
     parser.add_argument("--method", nargs="+", default=["all"], help=f"'all' or some of {list(METHODS)}")
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
-    parser.add_argument("--runs-dir", default=str(RUNS_DIR))
+    parser.add_argument("--runs-dir", default=str(environment.RUNS_DIR))
     parser.add_argument("--plan", action="store_true", help="print what is missing and its estimated cost; run nothing")
     args = parser.parse_args(argv)
     methods = list(METHODS) if args.method == ["all"] else args.method

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from . import paper
-from .environment import REPO, hardware_label
+from kingdra.datasets.base import atomic_file
+
+from .environment import RESULTS_DIR, RUNS_DIR, hardware_label
 from .methods import METHODS
 
 NOT_RUN = "—"
@@ -59,6 +61,10 @@ def datasets_of(runs, profile) -> list[str]:
     return [*paper.DATASET_NAMES, *extra]
 
 
+def display_name(dataset) -> str:
+    return paper.DATASET_NAMES.get(dataset, dataset)
+
+
 def summary(values):
     """(mean, std, n) of a cell's values; std is None for a single seed."""
     if not values:
@@ -95,11 +101,8 @@ def _profile_section(profile, runs, table):
     def get(dataset, method, metric):
         return table.get((profile, dataset, method), {}).get(metric, [])
 
-    def name(dataset):
-        return paper.DATASET_NAMES.get(dataset, dataset)
-
     lines = [f"## Profile `{profile}`", "", f"### Accuracy (%), mean (std) over seeds — profile `{profile}`", ""]
-    header = ["Method"] + [h for d in datasets for h in (name(d), f"{name(d)} (paper)")]
+    header = ["Method"] + [h for d in datasets for h in (display_name(d), f"{display_name(d)} (paper)")]
     # A cell whose runs departed from the method as published (AC on a subsample) carries a dagger.
     marked = {(r["dataset"], r["method"]) for r in runs if r["config"]["details"].get("note")}
     rows = [[m.label] + [c for d in datasets for c in (
@@ -108,7 +111,7 @@ def _profile_section(profile, runs, table):
             for key, m in METHODS.items()]
     lines += _markdown_table(header, rows)
     lines += ["", f"### NMI and ARI (%), mean (std) over seeds — profile `{profile}`", ""]
-    header = ["Method"] + [f"{name(d)} {metric}" for d in datasets for metric in ("NMI", "ARI")]
+    header = ["Method"] + [f"{display_name(d)} {metric}" for d in datasets for metric in ("NMI", "ARI")]
     rows = [[m.label] + [format_cell(get(d, key, metric), n_expected) for d in datasets for metric in ("nmi", "ari")]
             for key, m in METHODS.items()]
     lines += _markdown_table(header, rows)
@@ -117,7 +120,7 @@ def _profile_section(profile, runs, table):
         lines += ["", f"### Combining the members: accuracy (%) under each rule — profile `{profile}`", "",
                   "The headline accuracy uses `aligned` (each member's cluster ids matched to member 0's before "
                   "averaging); `released` is the released code's rule (NOTES §4).", ""]
-        header = ["Method"] + [f"{name(d)} {rule}" for d in datasets for rule in ("released", "aligned")]
+        header = ["Method"] + [f"{display_name(d)} {rule}" for d in datasets for rule in ("released", "aligned")]
         rows = [[METHODS[key].label] + [format_cell(get(d, key, f"accuracy_{rule}"), n_expected)
                                         for d in datasets for rule in ("released", "aligned")] for key in ensembles]
         lines += _markdown_table(header, rows)
@@ -136,15 +139,15 @@ def _provenance(profile, runs, datasets, seeds):
         f"- Keras backend: {', '.join(sorted({e['keras_backend'] for e in envs}))}; "
         f"git commit: {', '.join(commits)}",
         f"- Wall time: {sum(wall.values()) / 3600:.2f} h in all ("
-        + ", ".join(f"{paper.DATASET_NAMES.get(d, d)} {s / 3600:.2f} h" for d, s in wall.items() if s) + ")",
+        + ", ".join(f"{display_name(d)} {s / 3600:.2f} h" for d, s in wall.items() if s) + ")",
     ]
     for dataset in datasets:
         ran = [r for r in runs if r["dataset"] == dataset]
         if not ran:
-            lines.append(f"- {paper.DATASET_NAMES.get(dataset, dataset)}: not run ({NOT_RUN})")
+            lines.append(f"- {display_name(dataset)}: not run ({NOT_RUN})")
             continue
         data = ran[0]["data"]
-        lines.append(f"- {paper.DATASET_NAMES.get(dataset, dataset)}: {data['shape'][0]} x {data['shape'][1]}, "
+        lines.append(f"- {display_name(dataset)}: {data['shape'][0]} x {data['shape'][1]}, "
                      f"{data['features']}; fidelity: {data['fidelity']}. {ran[0]['config']['notes']}")
         lines += sorted({f"  - † {r['label']}: {r['config']['details']['note']}" for r in ran
                          if r["config"]["details"].get("note")})
@@ -180,14 +183,14 @@ def _number(value):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replicate.table", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs-dir", default=str(REPO / "results" / "runs"))
-    parser.add_argument("--out-dir", default=str(REPO / "results"))
+    parser.add_argument("--runs-dir", default=str(RUNS_DIR))
+    parser.add_argument("--out-dir", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
     runs = load_runs(args.runs_dir)
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     for name, text in (("table1.md", render_markdown(runs)), ("table1.csv", render_csv(runs))):
-        (out / name).write_text(text)
+        with atomic_file(out / name) as tmp:
+            tmp.write(text.encode())
         print(f"wrote {out / name} ({len(runs)} run files)")
     return 0
 

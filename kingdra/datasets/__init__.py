@@ -24,8 +24,9 @@ LOADERS = {
     "digits": digits.load,
 }
 IMAGE_DATASETS = ("cifar10", "stl10")
+TABLE_DATASETS = ("mnist", "stl10", "cifar10", "reuters10k", "20news")  # the paper's Table 1 columns
 
-__all__ = ["DEFAULT_EXTRACTOR", "EXTRACTORS", "LOADERS", "DatasetInfo", "load", "load_image_folder"]
+__all__ = ["DEFAULT_EXTRACTOR", "EXTRACTORS", "LOADERS", "TABLE_DATASETS", "DatasetInfo", "load", "load_image_folder"]
 
 
 def load(name: str, data_dir=None, extractor: str | None = DEFAULT_EXTRACTOR):

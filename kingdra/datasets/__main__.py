@@ -8,10 +8,8 @@ import argparse
 import sys
 import time
 
-from . import EXTRACTORS, IMAGE_DATASETS, load
+from . import EXTRACTORS, IMAGE_DATASETS, TABLE_DATASETS, load
 from .base import cache_root, data_dir
-
-TABLE_DATASETS = ("mnist", "stl10", "cifar10", "reuters10k", "20news")
 
 
 def main(argv=None) -> int:
