@@ -11,11 +11,13 @@ finished one. Runs go dataset by dataset, seed by seed, so the first seed of eve
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import json
 import shutil
 import sys
 import time
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,12 +27,35 @@ from kingdra.datasets import TABLE_DATASETS
 from kingdra.datasets.base import atomic_file, cache_root
 
 from . import budget, environment
+import numpy as np
+
 from .config import load_config
 from .methods import METHODS, agglomerative, check_method, estimator_params, kmeans
 
 
 def run_path(runs_dir, dataset, method, profile, seed) -> Path:
     return Path(runs_dir) / f"{dataset}__{method}__{profile}__seed{seed}.json"
+
+
+def encode_labels(labels) -> str:
+    """Cluster ids as zlib-compressed uint8 in base64: a 70000-point labelling is ~20 KB of JSON,
+    small enough to commit with every run so figures and rescoring need no rerun."""
+    return base64.b64encode(zlib.compress(np.asarray(labels, np.uint8).tobytes(), 9)).decode()
+
+
+def decode_labels(text: str) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(base64.b64decode(text)), np.uint8).astype(np.int64)
+
+
+def stale_reason(path, config, method) -> str | None:
+    """Why an existing run file no longer answers for its profile (its settings were changed
+    since it ran), or None when it can be reused."""
+    run = json.loads(Path(path).read_text())
+    ran = run["config"]
+    now = {"estimator": None if check_method(method).overrides is None else estimator_params(method, config.params),
+           "baseline": config.baseline}
+    changed = [k for k in now if json.dumps(ran.get(k), sort_keys=True) != json.dumps(now[k], sort_keys=True)]
+    return f"its {' and '.join(changed)} settings differ from profile {config.profile!r}" if changed else None
 
 
 def checkpoint_dir(dataset, method, profile, seed) -> Path:
@@ -41,8 +66,11 @@ def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None)
     """Run one cell for one seed and write its run file; an existing file is kept as it is."""
     path = run_path(runs_dir, config.dataset, method, config.profile, seed)
     if path.exists():
-        print(f"skip {path.name}: already run", flush=True)
-        return path
+        reason = stale_reason(path, config, method)
+        if reason is None:
+            print(f"skip {path.name}: already run", flush=True)
+            return path
+        print(f"rerun {path.name}: {reason}", flush=True)
     X, y, info = data
     label = check_method(method).label
     print(f"== {config.dataset} | {label} | profile {config.profile} | seed {seed}", flush=True)
@@ -70,6 +98,7 @@ def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None)
         "environment": env or environment.describe(),
         "history": history,
         "metrics": {name: float(value) for name, value in scores.items()},
+        "labels": encode_labels(labels),
         "resumed": resumed,
         "started": started_at,
         "wall_seconds": round(time.perf_counter() - started, 3),
@@ -82,6 +111,11 @@ def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None)
     print(f"   accuracy {scores['accuracy']:.4f}  nmi {scores['nmi']:.4f}  ari {scores['ari']:.4f}  "
           f"{record['wall_seconds']:.0f} s -> {path}", flush=True)
     return path
+
+
+def needs_run(runs_dir, config, method, seed) -> bool:
+    path = run_path(runs_dir, config.dataset, method, config.profile, seed)
+    return not path.exists() or stale_reason(path, config, method) is not None
 
 
 def estimated_seconds(config, method, data) -> float:
@@ -111,8 +145,7 @@ def main(argv=None) -> int:
     configs = [load_config(name, args.profile) for name in datasets]  # every config is checked before any run
     env, total = None, 0.0
     for config in configs:
-        todo = [(seed, m) for seed in args.seed for m in methods
-                if not run_path(args.runs_dir, config.dataset, m, config.profile, seed).exists()]
+        todo = [(seed, m) for seed in args.seed for m in methods if needs_run(args.runs_dir, config, m, seed)]
         if not todo:
             print(f"{config.dataset}: every run exists", flush=True)
             continue
