@@ -37,3 +37,19 @@ METHODS ?= all
 table1: $(VENV)/installed
 	$(BIN)/python -m replicate.run --dataset $(DATASETS) --method $(METHODS) --profile $(PROFILE) --seed $$(seq 0 $$(($(SEEDS) - 1)))
 	$(BIN)/python -m replicate.table
+
+.PHONY: figures notebooks
+# The paper's figures, rebuilt from results/runs/ (run `make table1` first): results/figures/*.png.
+figures: $(VENV)/installed
+	$(BIN)/python -m replicate.figures
+
+# Re-executes both notebooks in place, so the committed copies carry real outputs (a few minutes).
+notebooks: $(VENV)/installed
+	$(BIN)/python -m replicate.notebooks
+
+.PHONY: bench
+# How fast this machine runs Kingdra: training (1 and 10 members, sequential and vectorized, with
+# pseudo-labels, every Keras backend) against the matmul peak, mini-clusters, prediction, and the
+# projected MNIST protocol -> results/bench.json. `python -m replicate.bench --help` lists the sizes.
+bench: $(VENV)/installed
+	$(BIN)/python -m replicate.bench

@@ -17,6 +17,7 @@ from kingdra import metrics, pseudo_labels
 from kingdra.ladder import LOSS_TERMS, LadderNetwork
 
 PREDICT_BATCH = 4096
+PREDICT_CHUNK = 16 * PREDICT_BATCH  # a whole number of batches: chunking leaves every batch as it was
 
 
 def _seeded_rng(*keys):
@@ -218,12 +219,18 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
             start += net.members
 
     def _member_probabilities(self, X):
-        """(members, n, K) softmax probabilities of the clean pass with population statistics."""
-        out = []
+        """(members, n, K) softmax probabilities of the clean pass with population statistics.
+        Rows go to `predict` PREDICT_CHUNK at a time: TensorFlow's input pipeline copies whatever
+        array it is given (700000 points x 10 members x 784 would be 22 GB), so memory stays at the
+        output plus one chunk whatever n is."""
+        out = np.empty((self.members, len(X), self.n_clusters), dtype=np.float32)
         for members, net in self._member_groups():
-            stacked = np.broadcast_to(X[:, None, :], (len(X), len(members), X.shape[1]))
-            out.append(np.moveaxis(net.predict(stacked, batch_size=PREDICT_BATCH, verbose=0), 1, 0))
-        return np.concatenate(out)
+            for start in range(0, len(X), PREDICT_CHUNK):
+                chunk = X[start:start + PREDICT_CHUNK]
+                stacked = np.broadcast_to(chunk[:, None, :], (len(chunk), len(members), X.shape[1]))
+                probs = net.predict(stacked, batch_size=PREDICT_BATCH, verbose=0)
+                out[members[0]:members[-1] + 1, start:start + len(chunk)] = np.moveaxis(probs, 1, 0)
+        return out
 
     def _train_round(self, X, round_index, n_epochs, targets):
         """Train every member for n_epochs; `targets` is None (unsupervised) or (mini-clusters,
@@ -310,6 +317,18 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Cluster X. `y` (optional ground-truth labels) is used only to score each round in
         `history_`; it never reaches training."""
+        for _ in self.fit_rounds(X, y):
+            pass
+        return self
+
+    def fit_rounds(self, X, y=None):
+        """`fit`, one round at a time: a generator that yields each round's `history_` record once
+        the round is trained, predicted and checkpointed. Between rounds the estimator is usable
+        (`labels_`, `member_proba`), which is how the walkthrough notebook steps through a run.
+
+            for record in model.fit_rounds(X):
+                print(record["round"], record["pseudo_labels"])
+        """
         X = self._check_X(X)
         self._check_params(len(X))
         if y is not None:
@@ -374,7 +393,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                 print(self._progress_line(record), flush=True)
             for callback in self.callbacks:
                 callback(self, record)
-        return self
+            yield record
 
     def _scores(self, y, probs, used):
         released = self._combine(probs, "released").argmax(axis=1)
@@ -405,6 +424,11 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
     def _check_fitted(self):
         if not hasattr(self, "networks_"):
             raise NotFittedError("this KingdraCluster is not fitted yet; call fit(X) first")
+
+    def member_proba(self, X):
+        """(members, n, n_clusters) probabilities of every member, each in its own cluster ids."""
+        self._check_fitted()
+        return self._member_probabilities(self._check_X(X, self.n_features_in_))
 
     def predict_proba(self, X):
         """(n, n_clusters) probabilities of the combined ensemble (see `combine`)."""

@@ -85,7 +85,7 @@ def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None)
         params = estimator_params(method, config.params)
         checkpoints = checkpoint_dir(config.dataset, method, config.profile, seed)
         resumed = (checkpoints / "kingdra_state.npz").exists()
-        model = KingdraCluster(**params, checkpoint_dir=str(checkpoints), verbose=1, seed=seed).fit(X, y)
+        model = KingdraCluster(**params, checkpoint_dir=str(checkpoints), verbose=2, seed=seed).fit(X, y)
         labels, history = model.labels_, model.history_
     scores = {"accuracy": metrics.accuracy(y, labels), "nmi": metrics.nmi(y, labels), "ari": metrics.ari(y, labels)}
     if params is not None and params["members"] > 1:

@@ -97,6 +97,18 @@ def test_same_seed_same_labels_and_labels_never_reach_training(blobs, fitted):
     np.testing.assert_allclose(again.predict_proba(X), fitted.predict_proba(X), rtol=1e-6)
 
 
+def test_fit_rounds_steps_through_the_same_fit(blobs, fitted):
+    X, y = blobs
+    model = KingdraCluster(**TINY)
+    rounds = model.fit_rounds(X, y)
+    first = next(rounds)
+    assert first["round"] == 0 and model.history_ == [first]
+    assert model.member_proba(X).shape == (3, len(X), 3)  # usable between rounds
+    assert [r["round"] for r in rounds] == [1, 2]
+    np.testing.assert_array_equal(model.labels_, fitted.labels_)
+    assert [r["pseudo_labels"] for r in model.history_] == [r["pseudo_labels"] for r in fitted.history_]
+
+
 def test_sequential_members_and_released_rule(blobs):
     X, y = blobs
     model = KingdraCluster(**{**TINY, "ensemble": "sequential", "members": 2, "t_high": 1, "rounds": 1,

@@ -206,3 +206,31 @@ def test_interrupted_kingdra_run_resumes_from_its_last_round_then_is_skipped(run
     assert path.read_bytes() == before
     rendered = table.render_markdown(table.load_runs(runs_dir))
     assert "## Profile `tiny`" in rendered and np.isfinite(record["metrics"]["accuracy"])
+
+    uninterrupted = runs_dir.parent / "uninterrupted"
+    run.main([*args[:-2], "--runs-dir", str(uninterrupted)])
+    again = json.loads(run.run_path(uninterrupted, "digits", "kingdra-ladder-im", "tiny", 0).read_text())
+    assert not again["resumed"]
+    np.testing.assert_array_equal(run.decode_labels(record["labels"]), run.decode_labels(again["labels"]))
+    assert record["metrics"] == again["metrics"]
+
+
+def test_labels_survive_the_run_file_encoding():
+    labels = np.random.default_rng(0).integers(0, 20, size=70_000)
+    text = run.encode_labels(labels)
+    np.testing.assert_array_equal(run.decode_labels(text), labels)
+    assert len(text) < 70_000  # compressed: committing a labelling per run stays cheap
+
+
+def test_a_run_file_from_other_settings_is_rerun_not_reused(runs_dir, capsys):
+    args = ["--dataset", "digits", "--method", "kmeans", "--profile", "tiny", "--seed", "0", "--runs-dir", str(runs_dir)]
+    run.main(args)
+    path = run.run_path(runs_dir, "digits", "kmeans", "tiny", 0)
+    run.main(args)
+    assert "digits: every run exists" in capsys.readouterr().out
+    record = json.loads(path.read_text())
+    record["config"]["baseline"]["kmeans_n_init"] = 99  # as if the profile had changed since
+    path.write_text(json.dumps(record))
+    run.main(args)
+    assert "rerun digits__kmeans__tiny__seed0.json: its baseline settings differ" in capsys.readouterr().out
+    assert json.loads(path.read_text())["config"]["baseline"]["kmeans_n_init"] != 99

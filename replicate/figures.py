@@ -1,0 +1,191 @@
+"""The paper's figures, rebuilt from the run files (which keep every run's final labels).
+
+    python -m replicate.figures [--runs-dir results/runs] [--out-dir results/figures]
+
+- `<dataset>_clusters_<profile>.png` (MNIST, CIFAR-10): one row per final cluster of a Kingdra-Ladder-IM
+  run, 15 random members each, the row named after the class holding a majority of the cluster or
+  "unk" when none does; members of another class than the row's are outlined in red.
+- `rounds_<profile>.png`: accuracy, pseudo-label count and pseudo-label precision per round.
+- `precision_coverage_<profile>.png`: pseudo-label precision against coverage, one point per round.
+
+Every file name and title names the profile it came from.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .environment import RESULTS_DIR, RUNS_DIR
+from .run import decode_labels
+from .table import display_name, load_runs, profiles_of
+
+FIGURES_DIR = RESULTS_DIR / "figures"
+GRID_DATASETS = {"mnist": (28, 28), "cifar10": (32, 32, 3), "stl10": (96, 96, 3), "digits": (8, 8)}
+KINGDRA_METHODS = ("kingdra-ladder-im", "kingdra-ladder-dot")
+PER_ROW = 15
+RED, WHITE = np.array([0.85, 0.1, 0.1]), np.ones(3)
+
+
+def cluster_rows(labels, y, class_names, per_row=PER_ROW, seed=0) -> list[dict]:
+    """One dict per non-empty cluster: its name (majority class or "unk"), up to `per_row` random
+    members, and which of them are of another class than the row's. Rows are ordered by class,
+    "unk" rows last; an "unk" row outlines nothing, having no class to be wrong against."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cluster in np.unique(labels):
+        members = np.flatnonzero(labels == cluster)
+        counts = np.bincount(y[members], minlength=len(class_names))
+        majority = int(counts.argmax()) if counts.max() * 2 > len(members) else None
+        shown = rng.choice(members, size=min(per_row, len(members)), replace=False)
+        rows.append({
+            "cluster": int(cluster),
+            "name": "unk" if majority is None else class_names[majority],
+            "majority": majority,
+            "size": len(members),
+            "members": shown,
+            "wrong": np.zeros(len(shown), bool) if majority is None else y[shown] != majority,
+        })
+    return sorted(rows, key=lambda r: (r["majority"] is None, r["majority"] or 0, r["cluster"]))
+
+
+def mosaic(images, rows, border=2) -> np.ndarray:
+    """RGB canvas: a tile per shown member, framed red when wrong and white otherwise.
+    `images` is (n, h, w) or (n, h, w, 3), values in [0, 1]."""
+    h, w = images.shape[1:3]
+    tile_h, tile_w = h + 2 * border, w + 2 * border
+    canvas = np.ones((len(rows) * tile_h, PER_ROW * tile_w, 3))
+    for r, row in enumerate(rows):
+        for c, (index, wrong) in enumerate(zip(row["members"], row["wrong"])):
+            top, left = r * tile_h, c * tile_w
+            canvas[top:top + tile_h, left:left + tile_w] = RED if wrong else WHITE
+            image = images[index]
+            canvas[top + border:top + border + h, left + border:left + border + w] = (
+                image[..., None] if image.ndim == 2 else image)
+    return canvas
+
+
+def plot_cluster_grid(images, labels, y, class_names, title, seed=0):
+    rows = cluster_rows(labels, y, class_names, seed=seed)
+    canvas = mosaic(images, rows)
+    tile_h = canvas.shape[0] / len(rows)
+    fig, ax = plt.subplots(figsize=(PER_ROW * 0.55 + 1.5, len(rows) * 0.55 + 0.8))
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_yticks([(r + 0.5) * tile_h for r in range(len(rows))],
+                  [f"{row['name']} ({row['size']})" for row in rows])
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def dataset_images(dataset):
+    """The dataset's raw images in [0, 1] and its classes, in the loaders' order (the order the
+    run files' labels follow)."""
+    from kingdra.datasets import IMAGE_DATASETS, load
+
+    kwargs = {"extractor": None} if dataset in IMAGE_DATASETS else {}
+    X, y, _ = load(dataset, **kwargs)
+    images = X.reshape(len(X), *GRID_DATASETS[dataset])
+    return images / images.max(), y  # digits come as 0-16, the rest as [0, 1]
+
+
+def plot_rounds(runs, profile):
+    """Accuracy, pseudo-label count and precision per round; a line per Kingdra run (seed)."""
+    ran = [r for r in runs if r["method"] in KINGDRA_METHODS and len(r["history"]) > 1]
+    datasets = sorted({r["dataset"] for r in ran})
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 2.8 * len(datasets)), squeeze=False)
+    for row, dataset in zip(axes, datasets):
+        for run in sorted((r for r in ran if r["dataset"] == dataset), key=lambda r: (r["method"], r["seed"])):
+            rounds = [h["round"] for h in run["history"]]
+            style = {"color": f"C{KINGDRA_METHODS.index(run['method'])}", "alpha": 0.8, "marker": "o", "ms": 3,
+                     "label": f"{run['label']} seed {run['seed']}"}
+            row[0].plot(rounds, [100 * h["accuracy"] for h in run["history"]], **style)
+            row[1].plot(rounds, [h["pseudo_labels"] for h in run["history"]], **style)
+            precision = [100 * h.get("pseudo_label_precision", np.nan) for h in run["history"]]
+            row[2].plot(rounds, precision, **style)
+        for ax, what in zip(row, ("accuracy (%)", "pseudo-labels", "pseudo-label precision (%)")):
+            ax.set_title(f"{display_name(dataset)}: {what}", fontsize=9)
+            ax.set_xlabel("round")
+            ax.grid(alpha=0.3)
+    if datasets:
+        axes[0, 0].legend(fontsize=6)
+    fig.suptitle(f"Kingdra rounds, profile `{profile}`", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_precision_coverage(runs, profile):
+    """Pseudo-label precision against coverage (the share of points holding a pseudo-label)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    ran = [r for r in runs if r["method"] in KINGDRA_METHODS]
+    for d, dataset in enumerate(sorted({r["dataset"] for r in ran})):
+        for m, method in enumerate(KINGDRA_METHODS):
+            points = [(100 * h["pseudo_label_coverage"], 100 * h["pseudo_label_precision"])
+                      for r in ran if r["dataset"] == dataset and r["method"] == method
+                      for h in r["history"] if "pseudo_label_precision" in h]
+            if points:
+                cov, prec = zip(*points)
+                ax.scatter(cov, prec, color=f"C{d}", marker="os"[m], alpha=0.7,
+                           label=f"{display_name(dataset)} {method.replace('kingdra-', '')}")
+    ax.set_xlabel("coverage (% of points pseudo-labelled)")
+    ax.set_ylabel("precision (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"Pseudo-labels per round, profile `{profile}`", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def build(runs, out_dir, images=dataset_images) -> list[Path]:
+    """Every figure the runs allow, per profile; returns the files written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(fig, name):
+        fig.savefig(out_dir / name, dpi=110)
+        plt.close(fig)
+        written.append(out_dir / name)
+
+    for profile in profiles_of(runs):
+        mine = [r for r in runs if r["profile"] == profile]
+        for dataset in GRID_DATASETS:
+            candidates = sorted((r for r in mine if r["dataset"] == dataset and r["method"] == "kingdra-ladder-im"),
+                                key=lambda r: r["seed"])
+            if not candidates:
+                continue
+            run = candidates[0]
+            pictures, y = images(dataset)
+            title = (f"{display_name(dataset)}: {run['label']}, profile `{profile}`, seed {run['seed']}, "
+                     f"accuracy {100 * run['metrics']['accuracy']:.1f}%")
+            grid = plot_cluster_grid(pictures, decode_labels(run["labels"]), y, run["data"]["class_names"], title,
+                                     seed=run["seed"])
+            save(grid, f"{dataset}_clusters_{profile}.png")
+        if any(r["method"] in KINGDRA_METHODS and len(r["history"]) > 1 for r in mine):
+            save(plot_rounds(mine, profile), f"rounds_{profile}.png")
+            save(plot_precision_coverage(mine, profile), f"precision_coverage_{profile}.png")
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m replicate.figures", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-dir", default=str(RUNS_DIR))
+    parser.add_argument("--out-dir", default=str(FIGURES_DIR))
+    args = parser.parse_args(argv)
+    written = build(load_runs(args.runs_dir), args.out_dir)
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print("no Kingdra run files yet: run `make table1` first")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
