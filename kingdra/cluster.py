@@ -17,7 +17,7 @@ from kingdra import metrics, pseudo_labels
 from kingdra.ladder import LOSS_TERMS, LadderNetwork
 
 PREDICT_BATCH = 4096
-PREDICT_CHUNK = 16 * PREDICT_BATCH  # a whole number of batches: chunking leaves every batch as it was
+PREDICT_CHUNK = 16 * PREDICT_BATCH  # member-rows per predict call; whole batches, so every batch stays as it was
 
 
 def _seeded_rng(*keys):
@@ -220,13 +220,15 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
 
     def _member_probabilities(self, X):
         """(members, n, K) softmax probabilities of the clean pass with population statistics.
-        Rows go to `predict` PREDICT_CHUNK at a time: TensorFlow's input pipeline copies whatever
-        array it is given (700000 points x 10 members x 784 would be 22 GB), so memory stays at the
-        output plus one chunk whatever n is."""
+        Rows go to `predict` a chunk at a time (PREDICT_CHUNK rows over all the network's members):
+        the input pipelines copy the (rows, members, features) array they are given, which for
+        700000 points x 10 members x 784 would be 22 GB; so memory stays at the output plus one
+        chunk whatever n is."""
         out = np.empty((self.members, len(X), self.n_clusters), dtype=np.float32)
         for members, net in self._member_groups():
-            for start in range(0, len(X), PREDICT_CHUNK):
-                chunk = X[start:start + PREDICT_CHUNK]
+            rows = PREDICT_BATCH * max(1, PREDICT_CHUNK // (PREDICT_BATCH * len(members)))
+            for start in range(0, len(X), rows):
+                chunk = X[start:start + rows]
                 stacked = np.broadcast_to(chunk[:, None, :], (len(chunk), len(members), X.shape[1]))
                 probs = net.predict(stacked, batch_size=PREDICT_BATCH, verbose=0)
                 out[members[0]:members[-1] + 1, start:start + len(chunk)] = np.moveaxis(probs, 1, 0)

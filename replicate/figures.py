@@ -18,6 +18,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .environment import RESULTS_DIR, RUNS_DIR
 from .run import decode_labels
@@ -113,6 +114,7 @@ def plot_rounds(runs, profile):
         for ax, what in zip(row, ("accuracy (%)", "pseudo-labels", "pseudo-label precision (%)")):
             ax.set_title(f"{display_name(dataset)}: {what}", fontsize=9)
             ax.set_xlabel("round")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
     if datasets:
         axes[0, 0].legend(fontsize=6)

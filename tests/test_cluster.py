@@ -109,6 +109,16 @@ def test_fit_rounds_steps_through_the_same_fit(blobs, fitted):
     assert [r["pseudo_labels"] for r in model.history_] == [r["pseudo_labels"] for r in fitted.history_]
 
 
+def test_prediction_in_chunks_equals_prediction_at_once(blobs, fitted, monkeypatch):
+    import kingdra.cluster
+
+    X, _ = blobs
+    at_once = fitted.member_proba(X)
+    monkeypatch.setattr(kingdra.cluster, "PREDICT_BATCH", 16)
+    monkeypatch.setattr(kingdra.cluster, "PREDICT_CHUNK", 64)  # 3 members: one batch of 16 rows per chunk
+    np.testing.assert_allclose(fitted.member_proba(X), at_once, rtol=1e-5, atol=1e-7)
+
+
 def test_sequential_members_and_released_rule(blobs):
     X, y = blobs
     model = KingdraCluster(**{**TINY, "ensemble": "sequential", "members": 2, "t_high": 1, "rounds": 1,
