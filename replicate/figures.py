@@ -101,7 +101,7 @@ def plot_rounds(runs, profile):
     """Accuracy, pseudo-label count and precision per round; a line per Kingdra run (seed)."""
     ran = [r for r in runs if r["method"] in KINGDRA_METHODS and len(r["history"]) > 1]
     datasets = sorted({r["dataset"] for r in ran})
-    fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 2.8 * len(datasets)), squeeze=False)
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 2.8 * len(datasets)), squeeze=False, sharex="row")
     for row, dataset in zip(axes, datasets):
         for run in sorted((r for r in ran if r["dataset"] == dataset), key=lambda r: (r["method"], r["seed"])):
             rounds = [h["round"] for h in run["history"]]
