@@ -7,9 +7,10 @@ The test suite runs the same function with KINGDRA_NOTEBOOK_TINY=1 (toy sizes) o
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+from .environment import REPO
+
+NOTEBOOKS_DIR = REPO / "notebooks"
 NOTEBOOKS = ("01_walkthrough.ipynb", "02_figures.ipynb")
 
 

@@ -21,14 +21,14 @@ import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from kingdra import metrics
 from kingdra.cluster import KingdraCluster
 from kingdra.datasets import TABLE_DATASETS
 from kingdra.datasets.base import atomic_file, cache_root
 
 from . import budget, environment
-import numpy as np
-
 from .config import load_config
 from .methods import METHODS, agglomerative, check_method, estimator_params, kmeans
 
@@ -40,6 +40,9 @@ def run_path(runs_dir, dataset, method, profile, seed) -> Path:
 def encode_labels(labels) -> str:
     """Cluster ids as zlib-compressed uint8 in base64: a 70000-point labelling is ~20 KB of JSON,
     small enough to commit with every run so figures and rescoring need no rerun."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() > 255):
+        raise ValueError(f"run files store cluster ids 0-255; got {labels.min()}-{labels.max()}")
     return base64.b64encode(zlib.compress(np.asarray(labels, np.uint8).tobytes(), 9)).decode()
 
 
@@ -63,7 +66,8 @@ def checkpoint_dir(dataset, method, profile, seed) -> Path:
 
 
 def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None) -> Path:
-    """Run one cell for one seed and write its run file; an existing file is kept as it is."""
+    """Run one cell for one seed and write its run file; an existing file is kept as it is unless
+    its settings differ from the profile's (see `stale_reason`), when the run is made again."""
     path = run_path(runs_dir, config.dataset, method, config.profile, seed)
     if path.exists():
         reason = stale_reason(path, config, method)

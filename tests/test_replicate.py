@@ -220,6 +220,8 @@ def test_labels_survive_the_run_file_encoding():
     text = run.encode_labels(labels)
     np.testing.assert_array_equal(run.decode_labels(text), labels)
     assert len(text) < 70_000  # compressed: committing a labelling per run stays cheap
+    with pytest.raises(ValueError, match="0-255"):
+        run.encode_labels([0, 256])  # would wrap silently in uint8
 
 
 def test_a_run_file_from_other_settings_is_rerun_not_reused(runs_dir, capsys):
