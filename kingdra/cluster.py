@@ -18,12 +18,47 @@ from kingdra.ladder import LOSS_TERMS, LadderNetwork
 
 PREDICT_BATCH = 4096
 PREDICT_CHUNK = 16 * PREDICT_BATCH  # member-rows per predict call; whole batches, so every batch stays as it was
+# Training steps per call into the backend: Keras's per-step bookkeeping (callbacks, logs) cost
+# ~4 ms of a ~30 ms step on a 2-core CPU; 8 steps per call measured 13 % faster, 32 no better.
+STEPS_PER_EXECUTION = 16
 
 
 def _seeded_rng(*keys):
     """One numpy Generator per (seed, member, round, epoch, ...): every random choice is a pure
     function of the master seed and where it happens, so a resumed run repeats it exactly."""
     return np.random.default_rng([int(k) for k in keys])
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """One epoch of training batches, each gathered from X when Keras asks for it.
+
+    `order` is `(rows, members)`: row i of batch b for member m is X[order[b * batch + i, m]].
+    `supervised`, once pseudo-labels exist, is `(indices, labels)` of the same shape: the
+    pseudo-labelled batch that goes with each unsupervised one. Gathering per batch keeps
+    memory at X plus one batch; gathering the epoch up front would hold `(rows, members,
+    features)` arrays, 2.2 GB each for 10 members over MNIST.
+    """
+
+    def __init__(self, X, order, batch_size, supervised=None):
+        super().__init__()
+        self.X, self.order, self.batch_size, self.supervised = X, order, batch_size, supervised
+
+    def __len__(self):
+        return len(self.order) // self.batch_size  # whole batches only, as one step function serves all
+
+    def __getitem__(self, b):
+        rows = slice(b * self.batch_size, (b + 1) * self.batch_size)
+        batch = {"x": self.X[self.order[rows]]}
+        if self.supervised is not None:
+            indices, labels = self.supervised
+            batch["x_sup"], batch["y_sup"] = self.X[indices[rows]], labels[rows]
+        return batch
+
+
+def fit_epoch(net, batches):
+    """One epoch of `net` over `EpochBatches`; returns the epoch's mean of each logged loss."""
+    history = net.fit(batches, epochs=1, shuffle=False, verbose=0).history
+    return {k: v[-1] for k, v in history.items()}
 
 
 def has_accelerator():
@@ -207,7 +242,8 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                 denoise_weights=self.denoise_weights,
             )
             # TensorFlow's XLA is slower than its plain graph mode on CPUs; JAX always compiles.
-            net.compile(optimizer=keras.optimizers.Adam(self.lr), jit_compile=keras.backend.backend() == "jax")
+            net.compile(optimizer=keras.optimizers.Adam(self.lr), jit_compile=keras.backend.backend() == "jax",
+                        steps_per_execution=STEPS_PER_EXECUTION)
             net.set_loss_weights(w_ladder=self.w_ladder, w_cluster=self.w_mi, w_kl=self.w_kl, w_sup=1.0)
             networks.append(net)
         return networks
@@ -246,14 +282,13 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
             for epoch in range(n_epochs):
                 rngs = [_seeded_rng(self.seed, m, round_index, epoch) for m in members]
                 order = np.stack([rng.permutation(n)[:n_used] for rng in rngs], axis=1)
-                inputs = {"x": X[order]}
+                supervised = None
                 if targets is not None:
                     clusters, label_maps = targets
                     picks = [pseudo_labels.balanced_sample(clusters, n_used, rng) for rng in rngs]
-                    inputs["x_sup"] = X[np.stack([idx for idx, _ in picks], axis=1)]
-                    inputs["y_sup"] = np.stack([label_maps[m][cls] for m, (_, cls) in zip(members, picks)], axis=1)
-                history = net.fit(inputs, batch_size=batch, epochs=1, shuffle=False, verbose=0).history
-                logs.append({k: v[-1] for k, v in history.items()})
+                    supervised = (np.stack([idx for idx, _ in picks], axis=1),
+                                  np.stack([label_maps[m][cls] for m, (_, cls) in zip(members, picks)], axis=1))
+                logs.append(fit_epoch(net, EpochBatches(X, order, batch, supervised)))
                 if self.verbose >= 2:
                     print(f"    members {members[0]}-{members[-1]} epoch {epoch + 1}/{n_epochs} loss {logs[-1]['loss']:.4f}",
                           flush=True)

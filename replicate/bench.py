@@ -29,7 +29,7 @@ import jax
 import keras
 import numpy as np
 
-from kingdra.cluster import PREDICT_BATCH, KingdraCluster
+from kingdra.cluster import PREDICT_BATCH, EpochBatches, KingdraCluster, fit_epoch
 from kingdra.datasets.base import atomic_file
 from kingdra.pseudo_labels import mini_clusters
 from . import environment
@@ -37,9 +37,10 @@ from . import environment
 MNIST = 70_000, 784  # samples and features of the data set whose shape is benchmarked
 DEFAULTS = KingdraCluster()  # the released MNIST settings: K, members, batch, thresholds, protocol
 FULL = dict(train_n=6400, predict_n=5 * PREDICT_BATCH, predict_memory_n=700_000, mini_n=[10_000, 70_000, 700_000],
-            repeats=3, members=DEFAULTS.members, hidden=list(DEFAULTS.layer_sizes), matmul=2048)
+            repeats=3, members=DEFAULTS.members, hidden=list(DEFAULTS.layer_sizes), matmul=2048,
+            fit_memory_n=MNIST[0], fit_memory_steps=100)
 QUICK = dict(train_n=2 * DEFAULTS.batch_size, predict_n=256, predict_memory_n=256, mini_n=[1000, 4000],
-             repeats=1, members=2, hidden=[16, 16], matmul=256)
+             repeats=1, members=2, hidden=[16, 16], matmul=256, fit_memory_n=1000, fit_memory_steps=2)
 
 
 def flop_per_member_sample(widths, pseudo_labels=False):
@@ -103,6 +104,25 @@ def matmul_peak(size, repeats):
     return result
 
 
+def mixed_precision_matmuls(size, hidden, batch, repeats):
+    """GFLOP/s of jax.numpy matmuls in float32 and bfloat16: the size x size peak and the
+    training step's typical product (batch x hidden times hidden x hidden). bfloat16 compute is
+    worth trying for training only where these say it is faster."""
+    product = jax.jit(jax.numpy.matmul)
+    out = []
+    for m, k, n in ((size, size, size), (batch, hidden, hidden)):
+        row = {"shape": [m, k, n]}
+        for dtype in ("float32", "bfloat16"):
+            a = jax.numpy.ones((m, k), dtype)
+            b = jax.numpy.ones((k, n), dtype)
+            product(a, b).block_until_ready()
+            calls = max(1, int(2e9 // (2 * m * k * n)))  # about 2 GFLOP per timing, so small shapes are timeable
+            seconds = _run(lambda: [product(a, b) for _ in range(calls)][-1].block_until_ready(), max(repeats, 5))[0]
+            row[f"{dtype}_gflops"] = 2 * m * k * n * calls / seconds / 1e9
+        out.append(row)
+    return out
+
+
 def ensemble(members, way, hidden, networks=None):
     """A KingdraCluster (released MNIST settings) with its networks built and compiled by its own
     `_build_networks` (or given), ready for `fit` and `_member_probabilities` without a fit."""
@@ -111,27 +131,43 @@ def ensemble(members, way, hidden, networks=None):
     return model
 
 
+def epoch_batches(net, X, rows, rng, pseudo_labels=False):
+    """`EpochBatches` as KingdraCluster._train_round builds them: per member, a permutation of
+    `rows` of X and, with pseudo-labels, as many pseudo-labelled rows with labels."""
+    def columns():
+        return np.stack([rng.permutation(len(X))[:rows] for _ in range(net.members)], axis=1)
+
+    supervised = (columns(), rng.integers(0, net.n_clusters, (rows, net.members))) if pseudo_labels else None
+    return EpochBatches(X, columns(), DEFAULTS.batch_size, supervised)
+
+
 def train_rate(model, n, repeats, pseudo_labels=False):
     """(member-samples/s, peak memory rise) of one epoch of n samples per member, every network
-    fitted as KingdraCluster._train_round fits it, one network after another."""
+    fitted by `fit_epoch` as KingdraCluster._train_round fits it, one network after another."""
     rng = np.random.default_rng(0)
-    batch = model.batch_size
-
-    def inputs(size, members):
-        data = {"x": rng.random((size, members, MNIST[1]), dtype=np.float32)}
-        if pseudo_labels:
-            data["x_sup"] = rng.random((size, members, MNIST[1]), dtype=np.float32)
-            data["y_sup"] = rng.integers(0, model.n_clusters, (size, members))
-        return data
-
-    def fit(net, data):
-        net.fit(data, batch_size=batch, epochs=1, shuffle=False, verbose=0)
-
-    for net in model.networks_:
-        fit(net, inputs(2 * batch, net.members))  # compiles this step function
-    data = [inputs(n, net.members) for net in model.networks_]
-    seconds, rise = _run(lambda: [fit(net, d) for net, d in zip(model.networks_, data)], repeats)
+    X = rng.random((n, MNIST[1]), dtype=np.float32)
+    for net in model.networks_:  # compiles this step function
+        fit_epoch(net, epoch_batches(net, X, 2 * model.batch_size, rng, pseudo_labels))
+    epochs = [epoch_batches(net, X, n, rng, pseudo_labels) for net in model.networks_]
+    seconds, rise = _run(lambda: [fit_epoch(net, e) for net, e in zip(model.networks_, epochs)], repeats)
     return model.members * n / seconds, rise
+
+
+def fit_memory(members, n, steps, hidden):
+    """Peak resident memory of this process (run it fresh) through the memory-heavy parts of a
+    `members`-member fit on n x 784 data, all members in one vectorized network (the largest
+    batch arrays): X held as the estimator holds it, `steps` training steps with pseudo-labels
+    gathered from all of it, then probabilities for all n points. Memory is flat after the first
+    steps, which allocate the buffers every later step reuses."""
+    rng = np.random.default_rng(0)
+    X = rng.random((n, MNIST[1]), dtype=np.float32)
+    model = ensemble(members, "vectorized", hidden)
+    [net] = model.networks_
+    started = time.perf_counter()
+    fit_epoch(net, epoch_batches(net, X, steps * model.batch_size, rng, pseudo_labels=True))
+    model._member_probabilities(X)
+    return {"members": members, "n": n, "features": MNIST[1], "train_steps": steps,
+            "seconds": time.perf_counter() - started, "peak_rss_bytes": _status_bytes("VmHWM")}
 
 
 def _compile_predict(model, X):
@@ -195,13 +231,24 @@ def backend_step(rate):
     return {"backend": backend, "version": importlib.import_module(backend).__version__, "member_samples_per_s": rate}
 
 
-def other_backend_step(name, s):
-    env = dict(os.environ, KERAS_BACKEND=name, TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run([sys.executable, "-m", "replicate.bench", "--only-step", *step_args(s)], env=env,
+def in_subprocess(args, **env):
+    """The JSON that `python -m replicate.bench ARGS` prints last, run in a fresh process (a
+    backend is fixed per process; peak memory is per process)."""
+    done = subprocess.run([sys.executable, "-m", "replicate.bench", *args], env=dict(os.environ, **env),
                           cwd=environment.REPO, capture_output=True, text=True)
     if done.returncode != 0:  # recorded, not raised: the rest of a long bench is still worth keeping
-        return {"backend": name, "error": done.stderr[-2000:]}
+        return {"error": done.stderr[-2000:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def other_backend_step(name, s):
+    return {"backend": name, **in_subprocess(["--only-step", *step_args(s)], KERAS_BACKEND=name,
+                                             TF_CPP_MIN_LOG_LEVEL="2")}
+
+
+def fit_memory_args(s):
+    return ["--only-fit-memory", "--members", str(s.members), "--fit-memory-n", str(s.fit_memory_n),
+            "--fit-memory-steps", str(s.fit_memory_steps), "--hidden", *map(str, s.hidden)]
 
 
 def bench(s):
@@ -217,6 +264,7 @@ def bench(s):
     result["flop_per_member_sample"] = flop
     peak = matmul_peak(s.matmul, s.repeats)
     result["matmul"] = peak
+    result["mixed_precision"] = mixed_precision_matmuls(s.matmul, s.hidden[-1], d.batch_size, s.repeats)
 
     def record(name, members, way, rate, rise, pseudo=False):
         gflops = rate * flop["pseudo_labels" if pseudo else "unsupervised"] / 1e9
@@ -245,6 +293,7 @@ def bench(s):
             step = {**step, **record(f"members=1 on {name}", 1, "single", step["member_samples_per_s"], None)}
         result["backends"][name] = step
 
+    result["fit_memory"] = in_subprocess(fit_memory_args(s))
     result["mini_clusters"] = {"members": d.members, "n_clusters": d.n_clusters, "t_low": d.t_low,
                                "t_high": d.t_high, "thresh": d.thresh,
                                "runs": [mini_clusters_cost(n, s.repeats) for n in s.mini_n]}
@@ -296,6 +345,9 @@ def render(r):
              f"load average {r['load_average_at_start'][0]:.1f} at start, {r['load_average_at_end'][0]:.1f} at end",
              f"matmul {p['size']}x{p['size']} float32: " + ", ".join(
                  f"{k.removesuffix('_gflops')} {v:.1f} GFLOP/s" for k, v in p.items() if k.endswith("_gflops")),
+             "mixed precision (jax matmuls): " + "; ".join(
+                 f"{'x'.join(map(str, m['shape']))} float32 {m['float32_gflops']:.1f}, bfloat16 {m['bfloat16_gflops']:.1f} "
+                 f"GFLOP/s" for m in r["mixed_precision"]),
              f"training, layers {'-'.join(map(str, [r['settings']['features'], *r['settings']['hidden']]))}-"
              f"{r['settings']['n_clusters']}, batch {r['settings']['batch_size']}, "
              f"{flop['unsupervised'] / 1e6:.1f} MFLOP per member-sample ({flop['pseudo_labels'] / 1e6:.1f} with "
@@ -309,6 +361,11 @@ def render(r):
                      f"member-epoch")
     lines += [f"  members=1 on {b['backend']}: failed: {b['error'].strip().splitlines()[-1]}"
               for b in r["backends"].values() if "error" in b]
+    fm = r["fit_memory"]
+    lines.append(f"fit memory: failed: {fm['error'].strip().splitlines()[-1]}" if "error" in fm else
+                 f"fit memory, members={fm['members']} vectorized, {fm['n']:,} x {fm['features']}, {fm['train_steps']} "
+                 f"steps with pseudo-labels + prediction of all rows: peak RSS {_mb(fm['peak_rss_bytes'])} "
+                 f"({fm['seconds']:.0f} s)")
     m = r["mini_clusters"]
     lines.append(f"mini_clusters, {m['members']} members, K={m['n_clusters']}, t_low {m['t_low']}, t_high {m['t_high']}, "
                  f"thresh {m['thresh']}:")
@@ -354,6 +411,12 @@ def parse(argv=None):
     parser.add_argument("--matmul", type=int, help=f"matmul size for the peak (full: {FULL['matmul']})")
     parser.add_argument("--repeats", type=int, help=f"timed repetitions, best kept (full: {FULL['repeats']})")
     parser.add_argument("--backends", nargs="+", default=installed, help="Keras backends for the members=1 step")
+    parser.add_argument("--fit-memory-n", type=int,
+                        help=f"rows of the fit-memory check (full: {FULL['fit_memory_n']})")
+    parser.add_argument("--fit-memory-steps", type=int,
+                        help=f"training steps of the fit-memory check (full: {FULL['fit_memory_steps']})")
+    parser.add_argument("--only-fit-memory", action="store_true",
+                        help="only the fit-memory check, as JSON on stdout (run in a fresh process)")
     parser.add_argument("--only-step", action="store_true",
                         help="only the members=1 step on this process's backend, as JSON on stdout (used per backend)")
     s = parser.parse_args(argv)
@@ -367,6 +430,9 @@ def parse(argv=None):
 
 def main(argv=None):
     s = parse(argv)
+    if s.only_fit_memory:
+        print(json.dumps(fit_memory(s.members, s.fit_memory_n, s.fit_memory_steps, s.hidden)))
+        return
     if s.only_step:
         rate, _ = train_rate(ensemble(1, "sequential", s.hidden), s.train_n, s.repeats)
         print(json.dumps(backend_step(rate)))

@@ -1,9 +1,9 @@
 """What a run will cost on a CPU, before it runs: the arithmetic behind the `cpu` profiles.
 
 One training step costs about 18 multiply-adds x 2 FLOP per weight per sample (clean and corrupted
-encoder passes plus the decoder, forward and backward); keras3-cpu.md measured ~105 GFLOP/s on
-these 2-core CPUs, i.e. 25-35 s per member-epoch over 70000 x 784 with 1200-1200 hidden layers.
-The constants are estimates to be replaced by measurement, not measurements.
+encoder passes plus the decoder, forward and backward); `make bench` measured 95-103 GFLOP/s for
+that step on these 2-core CPUs (results/bench.json), i.e. about 28 s per member-epoch over
+70000 x 784 with 1200-1200 hidden layers. The constants are rounded estimates, not measurements.
 """
 from __future__ import annotations
 

@@ -33,6 +33,10 @@ def test_quick_bench_writes_every_measurement(tmp_path, capsys, fast_compiles):
     assert result["quick"] and result["environment"]["keras_backend"] == keras.backend.backend()
     assert result["environment"]["hardware"]["cores"] > 0
     assert result["matmul"]["peak_gflops"] > 0
+    assert [m["shape"] for m in result["mixed_precision"]] == [[256, 256, 256], [64, 16, 16]]
+    assert all(m["float32_gflops"] > 0 and m["bfloat16_gflops"] > 0 for m in result["mixed_precision"])
+    fit = result["fit_memory"]
+    assert (fit["members"], fit["n"], fit["train_steps"]) == (2, 1000, 2) and fit["peak_rss_bytes"] > 2**20
     assert set(result["training"]) == {"single", "pseudo_labels", "sequential", "vectorized"}
     for run in [*result["training"].values(), *result["backends"].values()]:
         for key in ("member_samples_per_s", "ms_per_member_step", "gflops", "fraction_of_matmul_peak",

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from kingdra import losses
 from kingdra.ladder import LadderNetwork
 
 
@@ -62,6 +63,21 @@ def test_supervised_branch_only_with_pseudo_labels(X):
     y = np.zeros((32, 2), dtype="int32")
     terms = net({"x": stacked(X[:32]), "x_sup": stacked(X[:32]), "y_sup": y}, training=True)
     assert keras.ops.convert_to_numpy(terms["supervised"]).shape == (2,)
+
+
+def test_stacked_passes_keep_their_own_batch_statistics(X):
+    """The clean, corrupted and pseudo-labelled passes share one matmul per layer but must be
+    normalised each with its own batch: without noise, the corrupted pass equals the clean one,
+    and the supervised logits equal a pass over the pseudo-labelled batch alone."""
+    net = small_net(noise_std=0.0)
+    x, x_sup = stacked(X[:32]), stacked(X[32:64] * 3.0 + 1.0)  # another batch, other moments
+    y = np.array([[0, 1], [2, 0]] * 16, dtype="int32")
+    terms = {k: keras.ops.convert_to_numpy(v) for k, v in net({"x": x, "x_sup": x_sup, "y_sup": y}, training=True).items()}
+    np.testing.assert_allclose(terms["cluster_clean"], terms["cluster_corrupted"], rtol=1e-6)
+    np.testing.assert_allclose(terms["consistency"], 0.0, atol=1e-6)
+    _, _, logits = net._encode(keras.ops.transpose(x_sup, (1, 0, 2)), passes=1)
+    alone = keras.ops.convert_to_numpy(losses.cross_entropy(logits[:, 0], keras.ops.transpose(y, (1, 0))))
+    np.testing.assert_allclose(terms["supervised"], alone, rtol=1e-5)
 
 
 def test_loss_weights_change_without_recompiling(X):
