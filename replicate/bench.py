@@ -90,16 +90,23 @@ def _numpy_peak(fn):
         tracemalloc.stop()
 
 
+def jax_matmul_gflops(a, b, repeats):
+    """GFLOP/s of jax.numpy's a @ b (XLA), compiled first, then best of repeats; each timing
+    repeats the product for up to ~20 GFLOP (at most 200 calls), so small shapes are timeable."""
+    (m, k), n = a.shape, b.shape[1]
+    product = jax.jit(jax.numpy.matmul)
+    product(a, b).block_until_ready()
+    calls = min(200, max(1, int(2e10 // (2 * m * k * n))))
+    seconds = _run(lambda: [product(a, b) for _ in range(calls)][-1].block_until_ready(), max(repeats, 5))[0]
+    return 2 * m * k * n * calls / seconds / 1e9
+
+
 def matmul_peak(size, repeats):
     """Float32 GFLOP/s of a size x size matmul, numpy (BLAS) and jax.numpy (XLA), best of repeats."""
     rng = np.random.default_rng(0)
     a, b = rng.random((2, size, size), dtype=np.float32)
-    flop = 2 * size**3
-    result = {"size": size, "numpy_gflops": flop / _run(lambda: a @ b, max(repeats, 5))[0] / 1e9}
-    product = jax.jit(jax.numpy.matmul)
-    ja, jb = jax.numpy.asarray(a), jax.numpy.asarray(b)
-    product(ja, jb).block_until_ready()  # compile
-    result["jax_gflops"] = flop / _run(lambda: product(ja, jb).block_until_ready(), max(repeats, 5))[0] / 1e9
+    result = {"size": size, "numpy_gflops": 2 * size**3 / _run(lambda: a @ b, max(repeats, 5))[0] / 1e9,
+              "jax_gflops": jax_matmul_gflops(jax.numpy.asarray(a), jax.numpy.asarray(b), repeats)}
     result["peak_gflops"] = max(result["numpy_gflops"], result["jax_gflops"])
     return result
 
@@ -108,17 +115,12 @@ def mixed_precision_matmuls(size, hidden, batch, repeats):
     """GFLOP/s of jax.numpy matmuls in float32 and bfloat16: the size x size peak and the
     training step's typical product (batch x hidden times hidden x hidden). bfloat16 compute is
     worth trying for training only where these say it is faster."""
-    product = jax.jit(jax.numpy.matmul)
     out = []
     for m, k, n in ((size, size, size), (batch, hidden, hidden)):
         row = {"shape": [m, k, n]}
         for dtype in ("float32", "bfloat16"):
-            a = jax.numpy.ones((m, k), dtype)
-            b = jax.numpy.ones((k, n), dtype)
-            product(a, b).block_until_ready()
-            calls = min(200, max(1, int(2e10 // (2 * m * k * n))))  # up to ~20 GFLOP per timing
-            seconds = _run(lambda: [product(a, b) for _ in range(calls)][-1].block_until_ready(), max(repeats, 5))[0]
-            row[f"{dtype}_gflops"] = 2 * m * k * n * calls / seconds / 1e9
+            a, b = jax.numpy.ones((m, k), dtype), jax.numpy.ones((k, n), dtype)
+            row[f"{dtype}_gflops"] = jax_matmul_gflops(a, b, repeats)
         out.append(row)
     return out
 
