@@ -73,15 +73,18 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
     ----------
     n_clusters : number of clusters K (the top layer's width).
     members : ensemble size E; 1 gives the single Ladder-IM (or Ladder-Dot).
-    rounds : pseudo-labelled rounds after the unsupervised round 0.
-    epochs_first, epochs : epochs per member in round 0 and in each later round.
+    rounds : pseudo-label rounds after the unsupervised round 0. The released code counts round 0
+        in its round count: its MNIST protocol of 50 rounds is `rounds=49`.
+    epochs_first, epochs : epochs per member in round 0, and in each later round that trains on
+        pseudo-labels; a later round with no complete pseudo-label set yet trains `epochs_first`
+        epochs, as round 0 does (the released behaviour).
     t_low, t_high : agreement thresholds out of `members` for strong negative (<= t_low) and
         strong positive (> t_high) edges of the pseudo-label graph.
     thresh : a point is eligible for a pseudo-label only if every member's top probability
         exceeds it.
     noise_std : standard deviation of the ladder's corruption noise.
-    w_mi, w_mi_after : weight of the clustering loss (IM or dot), and its weight once
-        pseudo-labels exist (None keeps w_mi).
+    w_mi, w_mi_after : weight of the clustering loss (IM or dot) in round 0, and from round 1 on,
+        whether or not pseudo-labels exist yet (the released behaviour; None keeps w_mi).
     w_ladder, w_kl : weights of the denoising cost and of the clean/corrupted consistency KL.
     last_layer_bn : batch-normalise the top layer too.
     lr, batch_size : Adam learning rate and batch size.
@@ -90,6 +93,9 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
     layer_sizes : hidden widths; the top layer has n_clusters units.
     loss : "im" (information maximisation) or "dot" (pairwise dot product).
     denoise_weights : denoising cost weight per layer, input first, top last.
+    renormalize_reconstruction : normalise each decoder reconstruction with the clean pass's batch
+        moments before the denoising cost (Rasmus et al.'s variant). Off: the released cost, which
+        compares the combinator's output with the clean z directly.
     combine : how members' predictions become one labelling. "released": the released rule
         (average of the members' probabilities with common_mapping, else member 0's).
         "aligned": first map every member's cluster ids onto member 0's by maximum overlap
@@ -111,7 +117,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         self,
         n_clusters=10,
         members=10,
-        rounds=50,
+        rounds=49,
         epochs_first=5,
         epochs=5,
         t_low=1,
@@ -129,6 +135,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         layer_sizes=(1200, 1200),
         loss="im",
         denoise_weights=(1000.0, 10.0, 0.1, 0.1),
+        renormalize_reconstruction=False,
         combine="aligned",
         ensemble="auto",
         checkpoint_dir=None,
@@ -156,6 +163,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         self.layer_sizes = layer_sizes
         self.loss = loss
         self.denoise_weights = denoise_weights
+        self.renormalize_reconstruction = renormalize_reconstruction
         self.combine = combine
         self.ensemble = ensemble
         self.checkpoint_dir = checkpoint_dir
@@ -240,6 +248,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                 last_layer_bn=self.last_layer_bn,
                 loss=self.loss,
                 denoise_weights=self.denoise_weights,
+                renormalize_reconstruction=self.renormalize_reconstruction,
             )
             # TensorFlow's XLA is slower than its plain graph mode on CPUs; JAX always compiles.
             net.compile(optimizer=keras.optimizers.Adam(self.lr), jit_compile=keras.backend.backend() == "jax",
@@ -270,9 +279,10 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                 out[members[0]:members[-1] + 1, start:start + len(chunk)] = np.moveaxis(probs, 1, 0)
         return out
 
-    def _train_round(self, X, round_index, n_epochs, targets):
+    def _train_round(self, X, round_index, n_epochs, targets, after_epoch=None):
         """Train every member for n_epochs; `targets` is None (unsupervised) or (mini-clusters,
-        (E, k) labels per member). Returns the mean of each loss term."""
+        (E, k) labels per member). Returns the mean of each loss term. `after_epoch(members, net,
+        epoch, log)` is called after each epoch of each network (replicate/ladder_study.py)."""
         n = len(X)
         batch = min(self.batch_size, n)
         # Whole batches only: a last partial batch would compile a second step function.
@@ -289,6 +299,8 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                     supervised = (np.stack([idx for idx, _ in picks], axis=1),
                                   np.stack([label_maps[m][cls] for m, (_, cls) in zip(members, picks)], axis=1))
                 logs.append(fit_epoch(net, EpochBatches(X, order, batch, supervised)))
+                if after_epoch is not None:
+                    after_epoch(members, net, epoch, logs[-1])
                 if self.verbose >= 2:
                     print(f"    members {members[0]}-{members[-1]} epoch {epoch + 1}/{n_epochs} loss {logs[-1]['loss']:.4f}",
                           flush=True)
@@ -401,11 +413,12 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                 if used is not None:
                     label_maps = pseudo_labels.member_label_maps(used, assignments, self.n_clusters, self.common_mapping)
                     targets = (used, label_maps)
-                    if self.w_mi_after is not None and w_cluster != self.w_mi_after:
-                        w_cluster = self.w_mi_after
-                        for net in self.networks_:
-                            net.set_loss_weights(w_cluster=w_cluster)
-            n_epochs = self.epochs_first if round_index == 0 else self.epochs
+                if self.w_mi_after is not None and w_cluster != self.w_mi_after:
+                    w_cluster = self.w_mi_after
+                    for net in self.networks_:
+                        net.set_loss_weights(w_cluster=w_cluster)
+            # As in the release, a round without pseudo-labels trains as long as round 0.
+            n_epochs = self.epochs if targets is not None else self.epochs_first
             losses = self._train_round(X, round_index, n_epochs, targets)
             probs = self._member_probabilities(X)
             self.alignment_ = self._alignment(probs)

@@ -21,7 +21,8 @@ from keras import ops
 
 from kingdra import losses
 
-BN_EPS = 1e-5
+# The released code's batch-normalisation epsilon (docs/paper.md §3); Keras's default is 1e-5.
+BN_EPS = 1e-10
 LOSS_TERMS = ("denoise", "cluster_clean", "cluster_corrupted", "consistency", "supervised")
 
 
@@ -177,6 +178,7 @@ class LadderNetwork(keras.Model):
         mu=4.0,
         denoise_weights=(1000.0, 10.0, 0.1, 0.1),
         bn_momentum=0.99,
+        renormalize_reconstruction=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -195,6 +197,7 @@ class LadderNetwork(keras.Model):
         self.noise_std, self.last_layer_bn, self.loss_name, self.mu = float(noise_std), bool(last_layer_bn), loss, mu
         self.denoise_weights = [float(w) for w in denoise_weights]
         self.bn_momentum = bn_momentum
+        self.renormalize_reconstruction = bool(renormalize_reconstruction)
         n_layers = len(widths) - 1
 
         def member_seeds(offset):  # distinct, reproducible initialisation for every kernel
@@ -222,12 +225,15 @@ class LadderNetwork(keras.Model):
                 raise ValueError(f"unknown loss weight {name!r}; known: {sorted(self.weight_vars)}")
             self.weight_vars[name].assign(float(value))
 
+    def _noise(self, shape):
+        """One draw of the corruption noise; the whole-loss test replaces it with fixed arrays."""
+        return keras.random.normal(shape, stddev=self.noise_std, seed=self.noise_seed)
+
     def _corrupt(self, t):
         """Adds noise to every pass but pass 0, the clean one, of a `(members, passes, batch,
         units)` tensor."""
         noisy = t[:, 1:]
-        noisy = noisy + keras.random.normal(ops.shape(noisy), stddev=self.noise_std, seed=self.noise_seed)
-        return ops.concatenate([t[:, :1], noisy], axis=1)
+        return ops.concatenate([t[:, :1], noisy + self._noise(ops.shape(noisy))], axis=1)
 
     def _encode(self, x, passes, population=False):
         """The encoder over `passes` stacked batches, `x` of shape `(members, passes * batch,
@@ -248,14 +254,16 @@ class LadderNetwork(keras.Model):
         return zs, moments, h
 
     def _denoising_cost(self, zs_corrupted, logits_corrupted, zs_clean, clean_moments):
-        """Decoder from the top down; each layer's reconstruction is normalised with the clean
-        pass's batch moments and compared with the clean z."""
+        """Decoder from the top down; each layer's reconstruction zhat, as the combinator gives it,
+        is compared with the clean (normalised) z, as in the released code. With
+        `renormalize_reconstruction` zhat is first normalised with the clean pass's batch moments
+        (the Rasmus et al. variant; off by default)."""
         cost, zhat = 0.0, None
         for l in reversed(range(len(zs_clean))):
             u = _standardize(logits_corrupted if zhat is None else self.decoder[l](zhat))
             zhat = self.combinators[l](zs_corrupted[l], u)
             reconstruction = zhat
-            if clean_moments[l] is not None:
+            if self.renormalize_reconstruction and clean_moments[l] is not None:
                 mean, var = clean_moments[l]
                 reconstruction = (zhat - mean) * ops.rsqrt(var + BN_EPS)
             cost = cost + self.denoise_weights[l] * losses.denoising_cost(reconstruction, zs_clean[l])
@@ -321,4 +329,5 @@ class LadderNetwork(keras.Model):
             "mu": self.mu,
             "denoise_weights": self.denoise_weights,
             "bn_momentum": self.bn_momentum,
+            "renormalize_reconstruction": self.renormalize_reconstruction,
         }

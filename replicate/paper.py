@@ -1,4 +1,4 @@
-"""The paper's clustering accuracies (%, mean and std over runs; NOTES §1), for the rows we run.
+"""The paper's clustering accuracies (%, mean and std over runs; docs/paper.md §1), for the rows we run.
 
 Printed only in the tables' column labelled as the paper's: never used as, or in place of, a result.
 """

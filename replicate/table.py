@@ -85,7 +85,7 @@ def render_markdown(runs) -> str:
     table = cells(runs)
     parts = ["# Table 1: clustering on the paper's datasets, regenerated from `results/runs/`",
              "", "Rendered by `python -m replicate.table`; never edit by hand. Columns marked **(paper)** are "
-             "copied from the paper (NOTES §1) for comparison; every other number comes from a run file.", ""]
+             "copied from the paper (docs/paper.md §1) for comparison; every other number comes from a run file.", ""]
     for profile in profiles_of(runs):
         parts += _profile_section(profile, [r for r in runs if r["profile"] == profile], table)
     if not runs:
@@ -119,7 +119,7 @@ def _profile_section(profile, runs, table):
     if ensembles:
         lines += ["", f"### Combining the members: accuracy (%) under each rule — profile `{profile}`", "",
                   "The headline accuracy uses `aligned` (each member's cluster ids matched to member 0's before "
-                  "averaging); `released` is the released code's rule (NOTES §4).", ""]
+                  "averaging); `released` is the released code's rule (docs/paper.md §4).", ""]
         header = ["Method"] + [f"{display_name(d)} {rule}" for d in datasets for rule in ("released", "aligned")]
         rows = [[METHODS[key].label] + [format_cell(get(d, key, f"accuracy_{rule}"), n_expected)
                                         for d in datasets for rule in ("released", "aligned")] for key in ensembles]

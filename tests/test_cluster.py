@@ -172,3 +172,25 @@ def test_epoch_batches_gather_rows_per_member_and_drop_the_partial_batch():
     np.testing.assert_array_equal(second["x_sup"][:, 0], X[[5, 4, 3, 2]])
     np.testing.assert_array_equal(second["y_sup"], labels[4:8])
     assert set(EpochBatches(X, order, 4)[0]) == {"x"}
+
+
+def test_round_schedule_follows_the_release(blobs, monkeypatch):
+    """A round with no complete pseudo-label set trains epochs_first epochs, as round 0 does, and
+    w_mi_after applies from round 1 on whether or not pseudo-labels exist (the released loop)."""
+    import kingdra.cluster
+
+    X, y = blobs
+    complete = [np.flatnonzero(y == k)[:20] for k in range(3)]
+    calls = []
+
+    def none_in_round_1_then_a_complete_set(found, best, k):
+        calls.append(len(calls) + 1)
+        return (None, None) if len(calls) == 1 else (complete, complete)
+
+    monkeypatch.setattr(kingdra.cluster.pseudo_labels, "select_pseudo_label_set", none_in_round_1_then_a_complete_set)
+    model = KingdraCluster(**{**TINY, "epochs_first": 2, "epochs": 1, "thresh": 0.0, "w_mi_after": 0.25}).fit(X)
+    first, second, third = model.history_
+    assert (first["epochs"], first["w_cluster"]) == (2, TINY.get("w_mi", 0.1))
+    assert (second["pseudo_label_source"], second["epochs"], second["w_cluster"]) == ("none", 2, 0.25)
+    assert third["pseudo_label_source"] != "none" and third["epochs"] == 1 and third["w_cluster"] == 0.25
+    assert all(float(net.weight_vars["w_cluster"].numpy()) == 0.25 for net in model.networks_)

@@ -74,8 +74,12 @@ def test_20news_from_mirror():
     assert X.shape == (18846, 2000) and X.dtype == np.float32
     assert len(info.class_names) == 20 and np.bincount(y).min() > 300
     assert info.class_names[0] == "alt.atheism" and "mirror" in info.source
+    # l2 rows scaled by sqrt(2000): entries on the scale the released noise std (0.3) assumes.
     norms = np.linalg.norm(X, axis=1)
-    np.testing.assert_allclose(norms[norms > 0], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(norms[norms > 0], np.sqrt(2000), rtol=1e-5)
+    unscaled, y_unscaled, info_unscaled = datasets.load("20news-unscaled")
+    np.testing.assert_allclose(unscaled * np.sqrt(2000), X, rtol=1e-5, atol=1e-6)
+    assert (y_unscaled == y).all() and info_unscaled.name == "20news-unscaled" and "unscaled" in info_unscaled.features
 
 
 # --- synthetic files in the published formats -----------------------------------------------------

@@ -1,4 +1,4 @@
-"""The paper's datasets as the matrices it clustered (NOTES §2), and a loader for a user's images.
+"""The paper's datasets as the matrices it clustered (docs/paper.md §2), and a loader for a user's images.
 
     X, y, info = load("mnist")                                   # 70000 x 784 in [0, 1]
     X, y, info = load("cifar10", extractor="efficientnet-lite0") # the named ResNet-50 substitute
@@ -9,6 +9,8 @@ Raw files are looked for in `data_dir` (argument, else $KINGDRA_DATA_DIR, else
 $KINGDRA_CACHE_DIR (default ~/.cache/kingdra).
 """
 from __future__ import annotations
+
+import functools
 
 from . import cifar10, digits, mnist, newsgroups, reuters10k, stl10
 from .base import DatasetInfo, as_matrix
@@ -21,6 +23,7 @@ LOADERS = {
     "stl10": stl10.load,
     "reuters10k": reuters10k.load,
     "20news": newsgroups.load,
+    "20news-unscaled": functools.partial(newsgroups.load, scaled=False),  # the l2 rows; see newsgroups.py
     "digits": digits.load,
 }
 IMAGE_DATASETS = ("cifar10", "stl10")

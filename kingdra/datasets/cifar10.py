@@ -1,4 +1,4 @@
-"""CIFAR-10: 60000 images (train then test) as pooled ImageNet CNN features (NOTES §2).
+"""CIFAR-10: 60000 images (train then test) as pooled ImageNet CNN features (docs/paper.md §2).
 
 Sources, best first: the official python tarball (exact); the local JPEG re-encoding mirror
 (lossy); else the official tarball is downloaded.

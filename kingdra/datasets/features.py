@@ -1,4 +1,4 @@
-"""Feature matrices: tf-idf for text, pooled ImageNet CNN features for images (NOTES §2)."""
+"""Feature matrices: tf-idf for text, pooled ImageNet CNN features for images (docs/paper.md §2)."""
 from __future__ import annotations
 
 import dataclasses

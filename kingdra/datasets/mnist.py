@@ -1,4 +1,4 @@
-"""MNIST: 70000 x 784 raw pixels / 255, train then test (NOTES §2)."""
+"""MNIST: 70000 x 784 raw pixels / 255, train then test (docs/paper.md §2)."""
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,4 @@
-"""Reuters-10K (the DEC construction from RCV1-v2, NOTES §2): 10000 x 2000 tf-idf, 4 classes.
+"""Reuters-10K (the DEC construction from RCV1-v2, docs/paper.md §2): 10000 x 2000 tf-idf, 4 classes.
 
 Documents labelled with exactly one of the root topics CCAT, GCAT, MCAT, ECAT are kept; tf-idf
 (sublinear tf, l2 rows) over the 2000 most frequent words is fitted on all of them, then 10000 are
