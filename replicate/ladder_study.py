@@ -209,7 +209,7 @@ def merges_and_splits(table, class_names):
     return merged, split
 
 
-def report(study_dir=STUDY_DIR, at_epochs=(1, 3, 10, 15), detail_from=10) -> str:
+def report(study_dir=STUDY_DIR, at_epochs=(1, 3, 4, 10, 15), detail_from=10) -> str:
     """The study's tables, from its run files: accuracy per (data, variant) at the given epochs,
     mean (std) [min-max] over seeds; then, per seed of every arm of `detail_from` epochs or more,
     what it did."""

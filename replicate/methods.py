@@ -2,8 +2,9 @@
 
 The ladder rows are KingdraCluster with parts switched off, so every row shares the profile's
 network, losses and optimiser and differs only where the method does. A row without pseudo-label
-rounds (rounds=0) trains each member as many epochs as one Kingdra member gets in total, so the
-rows compare methods, not training lengths.
+rounds (rounds=0) trains each member as many epochs as one Kingdra member gets in total when every
+round trains on pseudo-labels (a round without them trains epochs_first), so the rows compare
+methods, not training lengths.
 """
 from __future__ import annotations
 
