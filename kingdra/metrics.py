@@ -8,6 +8,11 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 
+def contingency(rows, cols, n_rows, n_cols):
+    """(n_rows, n_cols) table of how many items have each (row id, column id) pair."""
+    return np.bincount(rows * n_cols + cols, minlength=n_rows * n_cols).reshape(n_rows, n_cols)
+
+
 def match_by_overlap(rows, cols, n_rows, n_cols):
     """One-to-one matching of row ids to column ids maximising their total overlap.
 
@@ -17,7 +22,7 @@ def match_by_overlap(rows, cols, n_rows, n_cols):
     This is the one contingency-table + Hungarian routine: accuracy, ensemble alignment and the
     mapping of mini-clusters to member label spaces all go through it.
     """
-    table = np.bincount(rows * n_cols + cols, minlength=n_rows * n_cols).reshape(n_rows, n_cols)
+    table = contingency(rows, cols, n_rows, n_cols)
     row_ind, col_ind = linear_sum_assignment(table, maximize=True)
     return row_ind, col_ind, int(table[row_ind, col_ind].sum())
 

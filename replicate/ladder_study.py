@@ -18,6 +18,7 @@ skipped, so an interrupted study resumes with the next seed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -80,8 +81,7 @@ def gradient_norms(net, batches):
     import jax
     import jax.numpy as jnp
 
-    compiled = _GRADIENT_FUNCTIONS
-    if id(net) not in compiled:
+    if id(net) not in _GRADIENT_FUNCTIONS:
         def weighted(terms, w):
             return {"denoise": w["w_ladder"] * terms["denoise"],
                     "cluster": w["w_cluster"] * (terms["cluster_clean"] + terms["cluster_corrupted"]),
@@ -91,14 +91,14 @@ def gradient_norms(net, batches):
             terms, _ = net.stateless_call(tv, ntv, batch, training=True)
             return jnp.sum(weighted(terms, w)[name])
 
-        compiled[id(net)] = {name: jax.jit(jax.grad(term_loss), static_argnums=4)
-                             for name in ("denoise", "cluster", "consistency")}
+        _GRADIENT_FUNCTIONS[id(net)] = {name: jax.jit(jax.grad(term_loss), static_argnums=4)
+                                        for name in ("denoise", "cluster", "consistency")}
     w = {k: v.value for k, v in net.weight_vars.items()}
     trainable = [v.value for v in net.trainable_variables]
     non_trainable = [v.value for v in net.non_trainable_variables]
     encoder = np.array([v.path.split("/")[0].startswith(("W", "norm")) for v in net.trainable_variables])
     out = {}
-    for name, grad in compiled[id(net)].items():
+    for name, grad in _GRADIENT_FUNCTIONS[id(net)].items():
         total = [np.zeros(v.shape, np.float32) for v in trainable]
         for batch in batches:
             total = [t + np.asarray(g) for t, g in zip(total, grad(trainable, non_trainable, batch, w, name))]
@@ -126,7 +126,7 @@ def run_seed(dataset, variant, seed, epochs, loader=None, layer_sizes=None, prof
         return path
     config = load_config(dataset, profile)
     if loader is not None:
-        config = config.__class__(**{**config.__dict__, "loader": loader})
+        config = dataclasses.replace(config, loader=loader)
     X, y, info = config.load_data()
     changes = dict(VARIANTS[variant])
     ladder.BN_EPS = changes.pop("bn_eps", BN_EPS_RELEASED)
@@ -156,9 +156,7 @@ def run_seed(dataset, variant, seed, epochs, loader=None, layer_sizes=None, prof
             "accuracy_set_statistics": metrics.accuracy(y, set_labels),
             "labels_differ_set_statistics": float(np.mean(labels != set_labels)),
             "cluster_sizes": np.bincount(labels, minlength=model.n_clusters).tolist(),
-            "cluster_by_class": np.bincount(labels * (y.max() + 1) + y,
-                                            minlength=model.n_clusters * (y.max() + 1))
-                                  .reshape(model.n_clusters, -1).tolist(),
+            "cluster_by_class": metrics.contingency(labels, y, model.n_clusters, y.max() + 1).tolist(),
             "entropy_per_sample": entropy(probs),
             "entropy_of_mean": entropy(probs.mean(axis=0)),
             "max_entropy": float(np.log(model.n_clusters)),
@@ -175,11 +173,10 @@ def run_seed(dataset, variant, seed, epochs, loader=None, layer_sizes=None, prof
 
     model._train_round(X, 0, epochs, None, after_epoch=after_epoch)
     run = {"dataset": dataset, "profile": profile, "loader": config.loader, "variant": variant, "changes": VARIANTS[variant],
-           "seed": seed, "epochs": epochs, "data": info.__dict__ if hasattr(info, "__dict__") else str(info),
+           "seed": seed, "epochs": epochs, "data": dataclasses.asdict(info),
            "params": {k: v for k, v in model.get_params().items() if k != "callbacks"},
            "bn_eps": ladder.BN_EPS, "environment": environment.describe(), "records": records}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:  # creates the folder
         tmp.write(json.dumps(run, indent=1, default=str).encode())
     return path
 
