@@ -30,6 +30,7 @@ data: $(VENV)/installed
 # The paper's main table from real runs. Defaults: the reduced cpu profile, every table dataset whose
 # data is here, 3 seeds. Existing run files are reused, so an interrupted `make table1` resumes.
 # The full protocol: make table1 PROFILE=paper DATASETS=mnist SEEDS=5. `make data` builds the features first.
+# One longer MNIST run (about 2 h here): make table1 PROFILE=cpu-long DATASETS=mnist METHODS="kingdra-ladder-im ladder-im" SEEDS=1
 PROFILE ?= cpu
 DATASETS ?= present
 SEEDS ?= 3
@@ -39,7 +40,7 @@ table1: $(VENV)/installed
 	$(BIN)/python -m replicate.table
 
 .PHONY: figures notebooks
-# The paper's figures, rebuilt from results/runs/ (run `make table1` first): results/figures/*.png.
+# The paper's figures, rebuilt from results/runs/ (run `make table1` first): figures/*.png (top level).
 figures: $(VENV)/installed
 	$(BIN)/python -m replicate.figures
 

@@ -1,14 +1,17 @@
 """The paper's figures, rebuilt from the run files (which keep every run's final labels).
 
-    python -m replicate.figures [--runs-dir results/runs] [--out-dir results/figures]
+    python -m replicate.figures [--runs-dir results/runs] [--out-dir figures]
 
+- `accuracy_vs_training_<dataset>.png`: accuracy against training spent (member-epochs, summed over
+  members) for Ladder-IM, Ladder-IM-ensemble and Kingdra-Ladder-IM, every profile at once, a point per
+  Kingdra round, with the paper's accuracies (where it has them) as horizontal lines.
 - `<dataset>_clusters_<profile>.png` (MNIST, CIFAR-10): one row per final cluster of a Kingdra-Ladder-IM
   run, 15 random members each, the row named after the class holding a majority of the cluster or
   "unk" when none does; members of another class than the row's are outlined in red.
 - `rounds_<profile>.png`: accuracy, pseudo-label count and pseudo-label precision per round.
 - `precision_coverage_<profile>.png`: pseudo-label precision against coverage, one point per round.
 
-Every file name and title names the profile it came from.
+Every file name and title names the profile it came from (or, for the training figure, its legend).
 """
 from __future__ import annotations
 
@@ -20,13 +23,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .environment import RESULTS_DIR, RUNS_DIR
+from . import paper
+from .environment import REPO, RUNS_DIR
 from .run import decode_labels
+from .methods import METHODS
 from .table import display_name, load_runs, profiles_of
 
-FIGURES_DIR = RESULTS_DIR / "figures"
+FIGURES_DIR = REPO / "figures"  # top level: the repository's design card
 GRID_DATASETS = {"mnist": (28, 28), "cifar10": (32, 32, 3), "stl10": (96, 96, 3), "digits": (8, 8)}
 KINGDRA_METHODS = ("kingdra-ladder-im", "kingdra-ladder-dot")
+TRAINING_METHODS = ("ladder-im", "ladder-im-ensemble", "kingdra-ladder-im")
 PER_ROW = 15
 RED, WHITE = np.array([0.85, 0.1, 0.1]), np.ones(3)
 
@@ -145,6 +151,44 @@ def plot_precision_coverage(runs, profile):
     return fig
 
 
+def training_curve(run) -> tuple[list[int], list[float]]:
+    """(member-epochs spent after each round, accuracy % then) of one ladder run: members times the
+    epochs trained so far, so a single network and an ensemble share one axis."""
+    members = run["config"]["estimator"]["members"]
+    spent = np.cumsum([members * h["epochs"] for h in run["history"]]).tolist()
+    return spent, [100 * h["accuracy"] for h in run["history"]]
+
+
+def plot_training(runs, dataset):
+    """Accuracy against member-epochs: a line per Kingdra run (a point per round), a point per
+    single-network or ensemble run, a line style per profile, the paper's numbers dashed."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    profiles = profiles_of(runs)
+    for m, method in enumerate(TRAINING_METHODS):
+        color = f"C{m}"
+        for run in sorted((r for r in runs if r["dataset"] == dataset and r["method"] == method),
+                          key=lambda r: (profiles.index(r["profile"]), r["seed"])):
+            spent, accuracy = training_curve(run)
+            p = profiles.index(run["profile"])
+            ax.plot(spent, accuracy, color=color, marker="os^D"[p % 4], ms=4, alpha=0.75,
+                    linestyle=("-", "--", ":", "-.")[p % 4], label=f"{run['label']}, `{run['profile']}`")
+        if dataset in paper.ACCURACY[method]:
+            ax.axhline(float(paper.ACCURACY[method][dataset].split()[0]), color=color, linewidth=0.8,
+                       linestyle=(0, (6, 3)), alpha=0.6, label=f"{METHODS[method].label} (paper)")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))  # one entry per method and profile, not per seed
+    ax.legend(unique.values(), unique.keys(), fontsize=7, loc="lower right")
+    ax.set_xscale("log")
+    ax.set_xlabel("training spent (member-epochs: members x epochs so far)")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(f"{display_name(dataset)}: accuracy against training spent, from results/runs/ "
+                 f"(the paper's runs spend 2500 member-epochs on Kingdra)" if dataset == "mnist" else
+                 f"{display_name(dataset)}: accuracy against training spent, from results/runs/", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def build(runs, out_dir, images=dataset_images) -> list[Path]:
     """Every figure the runs allow, per profile; returns the files written."""
     out_dir = Path(out_dir)
@@ -156,6 +200,8 @@ def build(runs, out_dir, images=dataset_images) -> list[Path]:
         plt.close(fig)
         written.append(out_dir / name)
 
+    for dataset in sorted({r["dataset"] for r in runs if r["method"] in TRAINING_METHODS}):
+        save(plot_training(runs, dataset), f"accuracy_vs_training_{dataset}.png")
     for profile in profiles_of(runs):
         mine = [r for r in runs if r["profile"] == profile]
         for dataset in GRID_DATASETS:

@@ -1,6 +1,7 @@
 """replicate.figures: which members a cluster grid shows and outlines, and that `make figures`
 writes every figure from real (tiny) run files."""
 import numpy as np
+import pytest
 
 from replicate import figures, run, table
 
@@ -39,6 +40,15 @@ def test_figures_are_built_from_run_files(tmp_path, monkeypatch):
     run.main(["--dataset", "digits", "--method", "kingdra-ladder-im", "--profile", "tiny", "--seed", "0",
               "--runs-dir", str(runs_dir)])
     written = figures.build(table.load_runs(runs_dir), tmp_path / "figures")
-    assert sorted(p.name for p in written) == ["digits_clusters_tiny.png", "precision_coverage_tiny.png",
-                                               "rounds_tiny.png"]
+    assert sorted(p.name for p in written) == ["accuracy_vs_training_digits.png", "digits_clusters_tiny.png",
+                                               "precision_coverage_tiny.png", "rounds_tiny.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+
+
+def test_training_curve_counts_member_epochs_round_by_round():
+    kingdra = {"config": {"estimator": {"members": 5}},
+               "history": [{"epochs": 4, "accuracy": 0.8}, {"epochs": 1, "accuracy": 0.85}, {"epochs": 1, "accuracy": 0.9}]}
+    single = {"config": {"estimator": {"members": 1}}, "history": [{"epochs": 6, "accuracy": 0.7}]}
+    spent, accuracy = figures.training_curve(kingdra)
+    assert spent == [20, 25, 30] and accuracy == pytest.approx([80.0, 85.0, 90.0])
+    assert figures.training_curve(single) == ([6], [70.0])

@@ -14,7 +14,8 @@ PAPER_DATASETS = ("mnist", "cifar10", "stl10", "reuters10k", "20news")
 # ----------------------------------------------------------------- configs
 @pytest.mark.parametrize("dataset", [*PAPER_DATASETS, "digits"])
 def test_every_shipped_profile_resolves_to_valid_estimators(dataset):
-    profiles = ("paper", "cpu", "tiny") if dataset in PAPER_DATASETS else ("cpu", "tiny")
+    profiles = json.loads((config.CONFIG_DIR / f"{dataset}.json").read_text())["profiles"]
+    assert {"cpu", "tiny"} <= set(profiles) and (dataset not in PAPER_DATASETS or "paper" in profiles)
     for profile in profiles:
         cfg = config.load_config(dataset, profile)
         assert cfg.profile in cfg.notes
@@ -26,6 +27,7 @@ def test_every_shipped_profile_resolves_to_valid_estimators(dataset):
 def test_cpu_profiles_say_they_are_reduced():
     for dataset in PAPER_DATASETS:
         assert "REDUCED" in config.load_config(dataset, "cpu").notes
+    assert "REDUCED" in config.load_config("mnist", "cpu-long").notes
 
 
 # docs/paper.md §5, typed again here so a slip in either place shows up. The release counts round 0
@@ -77,7 +79,7 @@ def test_bad_configs_are_rejected_with_the_fix(tmp_path, profiles, top, match):
 def test_unknown_dataset_or_profile_names_the_choices(tmp_path):
     with pytest.raises(ValueError, match="choose one of.*mnist"):
         config.load_config("mnist2", "cpu")
-    with pytest.raises(ValueError, match=r"no profile 'gpu'; choose one of \['cpu', 'paper', 'tiny'\]"):
+    with pytest.raises(ValueError, match=r"no profile 'gpu'; choose one of \['cpu', 'cpu-long', 'paper', 'tiny'\]"):
         config.load_config("mnist", "gpu")
 
 
