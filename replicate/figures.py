@@ -23,7 +23,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from . import paper
+from . import budget, paper
+from .config import load_config
 from .environment import REPO, RUNS_DIR
 from .run import decode_labels
 from .methods import METHODS
@@ -33,9 +34,6 @@ FIGURES_DIR = REPO / "figures"  # top level: the repository's design card
 GRID_DATASETS = {"mnist": (28, 28), "cifar10": (32, 32, 3), "stl10": (96, 96, 3), "digits": (8, 8)}
 KINGDRA_METHODS = ("kingdra-ladder-im", "kingdra-ladder-dot")
 TRAINING_METHODS = ("ladder-im", "ladder-im-ensemble", "kingdra-ladder-im")
-# members x (epochs in round 0 + rounds x epochs) of the released settings (docs/paper.md §5)
-PAPER_MEMBER_EPOCHS = {"mnist": 10 * 50 * 5, "cifar10": 10 * 30 * 1, "stl10": 10 * 30 * 6,
-                       "reuters10k": 10 * (5 + 9 * 6), "20news": 10 * 10 * 5}
 PER_ROW = 15
 RED, WHITE = np.array([0.85, 0.1, 0.1]), np.ones(3)
 
@@ -178,8 +176,8 @@ def plot_training(runs, dataset):
         if dataset in paper.ACCURACY[method]:
             ax.axhline(float(paper.ACCURACY[method][dataset].split()[0]), color=color, linewidth=0.8,
                        linestyle=(0, (6, 3)), alpha=0.6, label=f"{METHODS[method].label} (paper)")
-    if dataset in PAPER_MEMBER_EPOCHS:
-        ax.axvline(PAPER_MEMBER_EPOCHS[dataset], color="0.4", linewidth=0.8, linestyle=":",
+    if dataset in paper.DATASET_NAMES:  # the released settings' members x epochs, from the paper profile
+        ax.axvline(budget.member_epochs(load_config(dataset, "paper").params), color="0.4", linewidth=0.8, linestyle=":",
                    label="the paper's Kingdra training (members x epochs)")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))  # one entry per method and profile, not per seed
