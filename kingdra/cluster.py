@@ -7,6 +7,8 @@ member on all data (unsupervised) plus a class-balanced pseudo-labelled batch (s
 import json
 import os
 import time
+import warnings
+import zipfile
 
 import keras
 import numpy as np
@@ -55,9 +57,25 @@ class EpochBatches(keras.utils.PyDataset):
         return batch
 
 
+class TrainingDiverged(FloatingPointError):
+    """Training produced NaN or infinite losses or predictions; the message says where and what to try."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used as it is: truncated, corrupted, or of another model."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Ends the epoch at the first non-finite loss instead of training on NaN weights."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and not np.isfinite(logs.get("loss", 0.0)):
+            self.model.stop_training = True
+
+
 def fit_epoch(net, batches):
     """One epoch of `net` over `EpochBatches`; returns the epoch's mean of each logged loss."""
-    history = net.fit(batches, epochs=1, shuffle=False, verbose=0).history
+    history = net.fit(batches, epochs=1, shuffle=False, verbose=0, callbacks=[StopOnNonFinite()]).history
     return {k: v[-1] for k, v in history.items()}
 
 
@@ -172,11 +190,28 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         self.seed = seed
 
     # ----------------------------------------------------------------- validation
-    def _check_params(self, n_samples):
+    def check_params(self, n_samples=None):
+        """Raise a ValueError naming the first setting that cannot work, its allowed range and
+        the value given. `fit` calls this; replicate/ calls it when a profile is loaded, so a bad
+        config fails before any training. With `n_samples`, also check K against the data."""
+
         def integer(name, minimum):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
                 raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+        def real(name, value, low, high=np.inf, low_open=False, high_open=False):
+            """A finite real number in the interval; the brackets of the message say which ends are open."""
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or high == np.inf else ']'}"
+            ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+                  and np.isfinite(value) and (value > low if low_open else value >= low)
+                  and (value < high if high_open else value <= high))
+            if not ok:
+                raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+
+        def boolean(name):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
         integer("n_clusters", 2)
         for name in ("members", "epochs_first", "epochs", "batch_size"):
@@ -192,25 +227,36 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                 f"need 0 <= t_low < t_high < members, got t_low={self.t_low}, t_high={self.t_high}, "
                 f"members={self.members}; with members={self.members} try t_low=1, t_high={max(self.members - 1, 1)}"
             )
-        if not 0.0 <= self.thresh < 1.0:
-            raise ValueError(f"thresh must be in [0, 1), got {self.thresh!r}")
-        if n_samples < self.n_clusters:
+        real("thresh", self.thresh, 0.0, 1.0, high_open=True)
+        real("lr", self.lr, 0.0, low_open=True)
+        real("noise_std", self.noise_std, 0.0)
+        for name in ("w_mi", "w_ladder", "w_kl"):
+            real(name, getattr(self, name), 0.0)
+        if self.w_mi_after is not None:
+            real("w_mi_after", self.w_mi_after, 0.0)
+        for name in ("last_layer_bn", "common_mapping", "renormalize_reconstruction"):
+            boolean(name)
+        sizes = self.layer_sizes
+        if (isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) == 0
+                or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes)):
+            raise ValueError(f"layer_sizes must be one or more positive integer widths, e.g. (1200, 1200), got {sizes!r}")
+        if len(self.denoise_weights) != len(sizes) + 2:
             raise ValueError(
-                f"X has {n_samples} samples, fewer than n_clusters={self.n_clusters}; lower n_clusters or add data"
+                f"denoise_weights needs {len(sizes) + 2} values for layer_sizes={tuple(sizes)!r} (input, each "
+                f"hidden layer, top), got {len(self.denoise_weights)}"
             )
+        for i, weight in enumerate(self.denoise_weights):
+            real(f"denoise_weights[{i}]", weight, 0.0)
         if self.loss not in ("im", "dot"):
             raise ValueError(f"loss must be 'im' or 'dot', got {self.loss!r}")
         if self.combine not in ("aligned", "released"):
             raise ValueError(f"combine must be 'aligned' or 'released', got {self.combine!r}")
         if self.ensemble not in ("auto", "sequential", "vectorized"):
             raise ValueError(f"ensemble must be 'auto', 'sequential' or 'vectorized', got {self.ensemble!r}")
-        if len(self.denoise_weights) != len(self.layer_sizes) + 2:
+        if n_samples is not None and n_samples < self.n_clusters:
             raise ValueError(
-                f"denoise_weights needs {len(self.layer_sizes) + 2} values (input, each hidden layer, top), "
-                f"got {len(self.denoise_weights)}"
+                f"X has {n_samples} samples, fewer than n_clusters={self.n_clusters}; lower n_clusters or add data"
             )
-        if any(int(s) < 1 for s in self.layer_sizes):
-            raise ValueError(f"layer_sizes must be positive widths, got {self.layer_sizes!r}")
 
     @staticmethod
     def _check_X(X, n_features=None):
@@ -220,12 +266,29 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                              "flatten images first, e.g. X.reshape(len(X), -1)")
         if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
             raise ValueError(f"X must be real-valued, got dtype {X.dtype}")
-        X = X.astype(np.float32, copy=False)
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or infinity; impute or drop those rows first")
+        X = X.astype(np.float32, copy=False)
+        if not np.isfinite(X).all():
+            raise ValueError("X has values beyond float32's range (|x| > 3.4e38), which the networks compute in; "
+                             "standardise X first (e.g. sklearn.preprocessing.StandardScaler)")
         if n_features is not None and X.shape[1] != n_features:
             raise ValueError(f"X has {X.shape[1]} features, but this model was fitted on {n_features}")
         return X
+
+    def _warn_if_trivial(self, X):
+        """Input with fewer distinct rows than clusters cannot be clustered into K groups; say so.
+        Rows are compared through a random projection (one matrix-vector product, not a sort of X)."""
+        if (X.max(axis=0) == X.min(axis=0)).all():
+            warnings.warn(f"every column of X is constant (all {len(X)} rows are equal): there is nothing to "
+                          "cluster, and the labels will be arbitrary", UserWarning, stacklevel=3)
+            return
+        projection = X.astype(np.float64) @ np.random.default_rng(0).standard_normal(X.shape[1])
+        distinct = len(np.unique(projection))
+        if distinct < self.n_clusters:
+            warnings.warn(f"X has only {distinct} distinct rows, fewer than n_clusters={self.n_clusters}: at most "
+                          f"{distinct} clusters can be told apart and the others will be empty or arbitrary",
+                          UserWarning, stacklevel=3)
 
     # ----------------------------------------------------------------- the ensemble
     def _member_seeds(self):
@@ -298,7 +361,12 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                     picks = [pseudo_labels.balanced_sample(clusters, n_used, rng) for rng in rngs]
                     supervised = (np.stack([idx for idx, _ in picks], axis=1),
                                   np.stack([label_maps[m][cls] for m, (_, cls) in zip(members, picks)], axis=1))
+                steps_before = int(keras.ops.convert_to_numpy(net.steps_trained))
                 logs.append(fit_epoch(net, EpochBatches(X, order, batch, supervised)))
+                diverged = net.non_finite_terms()
+                if diverged:
+                    self._raise_diverged(X, round_index, members, diverged, epoch, n_epochs, steps_before,
+                                         n_used // batch)
                 if after_epoch is not None:
                     after_epoch(members, net, epoch, logs[-1])
                 if self.verbose >= 2:
@@ -306,6 +374,40 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                           flush=True)
         terms = ["loss"] + [t for t in LOSS_TERMS if t != "supervised" or targets is not None]
         return {t: float(np.mean([log[t] for log in logs])) for t in terms}
+
+    def _raise_diverged(self, X, round_index, members, diverged, epoch, n_epochs, steps_before, steps_per_epoch):
+        """Name the round, member, epoch, step and loss term that went non-finite first, what was kept
+        and what to try."""
+        m, (step, terms) = min(diverged.items(), key=lambda item: item[1][0])
+        others = sorted(members[i] for i in diverged if i != m)
+        first = (f"the {terms[0]} term went first" if len(terms) == 1
+                 else f"{', '.join(terms)} went at the same step")
+        raise TrainingDiverged(
+            f"training went non-finite in round {round_index}, member {members[m]}, epoch {epoch + 1}/{n_epochs}, "
+            f"step {step - steps_before} of {steps_per_epoch}: {first}"
+            + (f" (members {others} of the same network too)" if others else "") + ". "
+            + self._kept_checkpoint_note(round_index)
+            + f" Try a lower lr (now {self.lr:g}) or standardise X (its largest |value| is "
+            f"{float(np.abs(X).max()):.3g}; e.g. sklearn.preprocessing.StandardScaler)."
+        )
+
+    def _kept_checkpoint_note(self, round_index):
+        if self.checkpoint_dir is None:
+            return "Nothing was saved (no checkpoint_dir)."
+        if round_index == 0 or not os.path.exists(self._checkpoint_path()):
+            return "No round had finished, so no checkpoint was written."
+        return f"The checkpoint after round {round_index - 1} in {self._checkpoint_path()} is kept as it was."
+
+    def _check_predictions(self, probs, round_index):
+        bad = [m for m in range(self.members) if not np.isfinite(probs[m]).all()]
+        if bad:
+            raise TrainingDiverged(
+                f"after round {round_index}, members {bad} predict NaN or infinite probabilities although their "
+                f"training losses stayed finite (their population statistics overflowed). "
+                + self._kept_checkpoint_note(round_index)
+                + " Standardise X (e.g. sklearn.preprocessing.StandardScaler) or lower lr "
+                f"(now {self.lr:g})."
+            )
 
     # ----------------------------------------------------------------- combining members
     def _combine(self, probs, rule=None):
@@ -329,13 +431,24 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         ignored = {"checkpoint_dir", "callbacks", "verbose"}
         return json.dumps({k: v for k, v in self.get_params().items() if k not in ignored}, sort_keys=True, default=str)
 
+    def _checkpoint_variables(self):
+        """Every variable a checkpoint holds, by its key: weights, optimiser state, noise seeds and
+        the divergence bookkeeping of each network."""
+        found = {}
+        for g, net in enumerate(self.networks_):
+            net.optimizer.build(net.trainable_variables)
+            for i, v in enumerate(net.variables + net.optimizer.variables):
+                found[f"net{g}_{i}"] = v
+        return found
+
     def _save_checkpoint(self, state):
         path = self._checkpoint_path()
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         arrays = {"meta": np.array(json.dumps({"fingerprint": self._fingerprint(), **state["meta"]}))}
-        for g, net in enumerate(self.networks_):
-            for i, v in enumerate(net.variables + net.optimizer.variables):
-                arrays[f"net{g}_{i}"] = keras.ops.convert_to_numpy(v)
+        for key, v in self._checkpoint_variables().items():
+            arrays[key] = keras.ops.convert_to_numpy(v)
+            if np.issubdtype(arrays[key].dtype, np.floating) and not np.isfinite(arrays[key]).all():
+                raise TrainingDiverged(f"{v.path} is NaN or infinite; the checkpoint in {path} was not overwritten")
         if state["best"] is not None:
             arrays["best_points"] = np.concatenate(state["best"])
             arrays["best_sizes"] = np.array([len(c) for c in state["best"]])
@@ -344,22 +457,33 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         os.replace(tmp, path)  # a crash mid-write never leaves a half checkpoint behind
 
     def _load_checkpoint(self):
+        """The saved state, or None when there is none. Everything is read and checked before any
+        variable is assigned, so a bad file is named and never half-loaded."""
         path = self._checkpoint_path()
         if path is None or not os.path.exists(path):
             return None
-        with np.load(path) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.pop("fingerprint") != self._fingerprint():
-                raise ValueError(
-                    f"checkpoint {path} was written with other parameters; use another checkpoint_dir or delete it"
-                )
-            for g, net in enumerate(self.networks_):
-                net.optimizer.build(net.trainable_variables)
-                for i, v in enumerate(net.variables + net.optimizer.variables):
-                    v.assign(data[f"net{g}_{i}"])
-            best = None
-            if "best_points" in data:
-                best = np.split(data["best_points"], np.cumsum(data["best_sizes"])[:-1])
+        try:  # the npz is a zip archive: a truncated file fails to open, a flipped byte its CRC-32
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+            meta = json.loads(str(arrays.pop("meta")))
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupted ({type(err).__name__}: {err}); "
+                                  "delete it to train from round 0") from err
+        if meta.pop("fingerprint", None) != self._fingerprint():
+            raise ValueError(
+                f"checkpoint {path} was written with other parameters; use another checkpoint_dir or delete it"
+            )
+        variables = self._checkpoint_variables()
+        for key, v in variables.items():
+            if key not in arrays or arrays[key].shape != tuple(v.shape):
+                found = "missing" if key not in arrays else f"of shape {arrays[key].shape}"
+                raise CheckpointError(f"checkpoint {path} does not fit this model: {key} ({v.path}, shape "
+                                      f"{tuple(v.shape)}) is {found}; delete it to train from round 0")
+        for key, v in variables.items():
+            v.assign(arrays[key])
+        best = None
+        if "best_points" in arrays:
+            best = np.split(arrays["best_points"], np.cumsum(arrays["best_sizes"])[:-1])
         return {"meta": meta, "best": best}
 
     # ----------------------------------------------------------------- public API
@@ -379,7 +503,8 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                 print(record["round"], record["pseudo_labels"])
         """
         X = self._check_X(X)
-        self._check_params(len(X))
+        self.check_params(len(X))
+        self._warn_if_trivial(X)
         if y is not None:
             y = np.asarray(y)
             if y.shape != (len(X),):
@@ -399,6 +524,9 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
             if self.verbose:
                 print(f"resuming from {self._checkpoint_path()} after round {first_round - 1}", flush=True)
         probs = self._member_probabilities(X) if first_round > 0 else None
+        if first_round > self.rounds:  # killed after the last round's checkpoint: only the labels are left to make
+            self.alignment_ = self._alignment(probs)
+            self.labels_ = self._combine(probs).argmax(axis=1)
 
         for round_index in range(first_round, self.rounds + 1):
             started = time.perf_counter()
@@ -421,6 +549,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
             n_epochs = self.epochs if targets is not None else self.epochs_first
             losses = self._train_round(X, round_index, n_epochs, targets)
             probs = self._member_probabilities(X)
+            self._check_predictions(probs, round_index)
             self.alignment_ = self._alignment(probs)
             self.labels_ = self._combine(probs).argmax(axis=1)
 

@@ -217,6 +217,17 @@ class LadderNetwork(keras.Model):
             for name in ("w_ladder", "w_cluster", "w_kl", "w_sup")
         }
         self.trackers = [keras.metrics.Mean(name=name) for name in LOSS_TERMS]
+        # Divergence bookkeeping, updated inside the compiled step so that no step is missed:
+        # the training steps taken, and per loss term and member the first step (1-based; 0 =
+        # never) at which the term was NaN or infinite. Which term went first is what tells a
+        # user whether the input scale, the learning rate or a weight is to blame.
+        self.steps_trained = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False,
+                                             name="steps_trained")
+        self.first_non_finite = {
+            name: self.add_weight(shape=(self.members,), dtype="int32", initializer="zeros", trainable=False,
+                                  name=f"first_non_finite_{name}")
+            for name in LOSS_TERMS
+        }
         self.built = True
 
     def set_loss_weights(self, **weights):
@@ -300,7 +311,28 @@ class LadderNetwork(keras.Model):
         }
         if supervised:
             terms["supervised"] = losses.cross_entropy(logits[:, 2], ops.transpose(inputs["y_sup"], (1, 0)))
+        self._note_non_finite(terms)
         return terms
+
+    def _note_non_finite(self, terms):
+        step = ops.convert_to_tensor(self.steps_trained) + 1
+        self.steps_trained.assign(step)
+        for name, value in terms.items():
+            first = ops.convert_to_tensor(self.first_non_finite[name])
+            went = ops.logical_and(ops.equal(first, 0), ops.logical_not(ops.isfinite(value)))
+            self.first_non_finite[name].assign(ops.where(went, step, first))
+
+    def non_finite_terms(self):
+        """{member index in this network: (first step, [terms non-finite at that step])} for every
+        member whose loss went NaN or infinite, from the bookkeeping of `_note_non_finite`."""
+        steps = {name: keras.ops.convert_to_numpy(v) for name, v in self.first_non_finite.items()}
+        found = {}
+        for m in range(self.members):
+            went = {name: int(s[m]) for name, s in steps.items() if s[m] > 0}
+            if went:
+                first = min(went.values())
+                found[m] = (first, [name for name in LOSS_TERMS if went.get(name) == first])
+        return found
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         w = self.weight_vars

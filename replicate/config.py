@@ -5,7 +5,8 @@
 
 A profile holds KingdraCluster parameters plus the baselines' own settings; `extends` names the
 profile it overrides, so a reduced profile shows exactly what it changed. Unknown keys are errors:
-a misspelt key would otherwise fall back to a default without anyone noticing.
+a misspelt key would otherwise fall back to a default without anyone noticing, and every value
+goes through `KingdraCluster.check_params` as the profile loads.
 """
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def load_config(dataset: str, profile: str, config_dir=CONFIG_DIR) -> Config:
         raise ValueError(f"{path.name} profile {profile!r} does not set {missing}; add them to it or to the "
                          "profile it extends")
     baseline = {k: settings.pop(k) for k in BASELINE_KEYS}
+    _check_estimator(f"{path.name} profile {profile!r}", settings)
     return Config(dataset, loader, extractor, profile, " ".join([raw.get("notes", ""), *notes]).strip(), settings,
                   baseline)
 
@@ -92,6 +94,16 @@ def _resolve(filename, profiles, name, seen):
                                                                (*seen, name))
     note = own.pop("notes", None)
     return {**base, **own}, notes + ([f"[{name}] {note}"] if note else [])
+
+
+def _check_estimator(where, settings):
+    """The estimator's own checks, run at load time so a bad value fails before any training."""
+    from kingdra.cluster import KingdraCluster
+
+    try:
+        KingdraCluster(**settings).check_params()
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
 
 
 def _check_keys(where, mapping, known):

@@ -136,7 +136,7 @@ def run_seed(dataset, variant, seed, epochs, loader=None, layer_sizes=None, prof
         params["layer_sizes"] = tuple(layer_sizes)
     model = KingdraCluster(**params)
     X = model._check_X(X)
-    model._check_params(len(X))
+    model.check_params(len(X))
     model.n_features_in_ = X.shape[1]
     model.networks_ = model._build_networks(X.shape[1])
     # Fixed batches for the gradient norms: the same rows at every epoch of this seed.

@@ -72,7 +72,7 @@ def run(dataset, layers, members, epochs, seed, profile="paper", study_dir=STUDY
               "epochs_first": epochs, "ensemble": "sequential", "verbose": 0, "seed": seed}
     model = KingdraCluster(**params)
     X = model._check_X(X)
-    model._check_params(len(X))
+    model.check_params(len(X))
     model.n_features_in_ = X.shape[1]
     model.networks_ = model._build_networks(X.shape[1])
     k = model.n_clusters

@@ -1,4 +1,5 @@
 """KingdraCluster: the estimator interface, bad input, determinism, resume, and end to end."""
+import keras
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -7,7 +8,7 @@ from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import NotFittedError
 
 from kingdra import KingdraCluster, metrics
-from kingdra.cluster import EpochBatches
+from kingdra.cluster import CheckpointError, EpochBatches, TrainingDiverged
 
 TINY = dict(n_clusters=3, members=3, rounds=2, epochs_first=3, epochs=1, t_low=0, t_high=2, thresh=0.0,
             layer_sizes=(16, 16), batch_size=32, noise_std=0.3, ensemble="vectorized", verbose=0, seed=5)
@@ -41,6 +42,19 @@ def fitted(blobs):
         (lambda X: X, {"loss": "l2"}, "loss"),
         (lambda X: X, {"layer_sizes": (16,)}, "denoise_weights"),
         (lambda X: X.astype(str), {}, "real-valued"),
+        (lambda X: X, {"lr": -1.0}, r"lr must be a finite number in \(0, inf\), got -1.0"),
+        (lambda X: X, {"lr": float("nan")}, r"lr must be a finite number in \(0, inf\), got nan"),
+        (lambda X: X, {"lr": "0.01"}, "lr must be a finite number"),
+        (lambda X: X, {"w_mi": float("nan")}, r"w_mi must be a finite number in \[0, inf\)"),
+        (lambda X: X, {"w_ladder": -0.5}, "w_ladder must be"),
+        (lambda X: X, {"w_kl": float("inf")}, "w_kl must be"),
+        (lambda X: X, {"w_mi_after": float("nan")}, "w_mi_after must be"),
+        (lambda X: X, {"noise_std": -1.0}, r"noise_std must be a finite number in \[0, inf\), got -1.0"),
+        (lambda X: X, {"thresh": float("nan")}, r"thresh must be a finite number in \[0, 1\)"),
+        (lambda X: X, {"denoise_weights": (1000.0, float("nan"), 0.1, 0.1)}, r"denoise_weights\[1\] must be"),
+        (lambda X: X, {"layer_sizes": ()}, "layer_sizes must be one or more positive integer widths"),
+        (lambda X: X, {"layer_sizes": (16, 0)}, "layer_sizes must be"),
+        (lambda X: X, {"common_mapping": "yes"}, "common_mapping must be True or False"),
     ],
 )
 def test_bad_input_is_rejected_with_the_fix(blobs, X_change, params, match):
@@ -194,3 +208,88 @@ def test_round_schedule_follows_the_release(blobs, monkeypatch):
     assert (second["pseudo_label_source"], second["epochs"], second["w_cluster"]) == ("none", 2, 0.25)
     assert third["pseudo_label_source"] != "none" and third["epochs"] == 1 and third["w_cluster"] == 0.25
     assert all(float(net.weight_vars["w_cluster"].numpy()) == 0.25 for net in model.networks_)
+
+
+# ----------------------------------------------------------------- diverging training, bad checkpoints
+def test_training_that_goes_non_finite_names_where_and_what_to_try(blobs):
+    X, _ = blobs
+    with pytest.raises(TrainingDiverged) as err:
+        KingdraCluster(**TINY).fit(X * 1e30)  # the input's own square overflows float32 in the denoising cost
+    message = str(err.value)
+    assert "round 0, member 0, epoch 1/3, step 1 of 7: the denoise term went first" in message
+    assert "lower lr (now 0.002)" in message and "standardise X" in message
+
+
+def test_a_diverged_round_keeps_the_last_good_checkpoint(blobs, tmp_path):
+    X, _ = blobs
+    path = tmp_path / "kingdra_state.npz"
+    saved = {}
+
+    def poison_member_1_after_round_0(model, record):
+        if record["round"] == 0:
+            saved["bytes"] = path.read_bytes()
+            kernel = model.networks_[0].encoder[0].kernel
+            weights = keras.ops.convert_to_numpy(kernel).copy()
+            weights[1] = np.nan
+            kernel.assign(weights)
+
+    model = KingdraCluster(**TINY, checkpoint_dir=str(tmp_path), callbacks=[poison_member_1_after_round_0])
+    with pytest.raises(TrainingDiverged, match=r"round 1, member 1, epoch 1/\d+, step 1 of 7: denoise, cluster_clean"
+                                               r".* went at the same step\. The checkpoint after round 0 in .* is kept"):
+        model.fit(X)
+    assert path.read_bytes() == saved["bytes"]
+    assert [r["round"] for r in model.history_] == [0]
+
+
+@pytest.fixture
+def checkpoint_after_round_0(blobs, tmp_path):
+    def stop(model, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        KingdraCluster(**TINY, checkpoint_dir=str(tmp_path), callbacks=[stop]).fit(blobs[0])
+    return tmp_path / "kingdra_state.npz"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip a byte"])
+def test_a_damaged_checkpoint_is_named_and_never_half_loaded(blobs, checkpoint_after_round_0, damage):
+    X, _ = blobs
+    path = checkpoint_after_round_0
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0xFF  # inside the stored arrays: the zip member's CRC-32 no longer matches
+    path.write_bytes(bytes(data))
+    model = KingdraCluster(**TINY, checkpoint_dir=str(path.parent))
+    with pytest.raises(CheckpointError, match=f"checkpoint {path} is truncated or corrupted.*delete it"):
+        model.fit(X)
+    fresh = KingdraCluster(**TINY)._build_networks(X.shape[1])
+    for got, new in zip(model.networks_[0].variables, fresh[0].variables):  # nothing was assigned
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(new))
+
+
+def test_a_checkpoint_of_another_shape_is_named(blobs, checkpoint_after_round_0):
+    X, _ = blobs
+    path = checkpoint_after_round_0
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    key = next(k for k, a in arrays.items() if a.ndim == 3)  # a kernel (members, in, out)
+    arrays[key] = arrays[key][:, :1]
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match=f"does not fit this model: {key} .* is of shape"):
+        KingdraCluster(**TINY, checkpoint_dir=str(path.parent)).fit(X)
+
+
+@pytest.mark.parametrize("X, match", [
+    (np.ones((60, 4)), "every column of X is constant"),
+    (np.repeat(np.eye(4)[:2], 30, axis=0), "only 2 distinct rows, fewer than n_clusters=3"),
+])
+def test_input_that_clusters_trivially_is_warned_about(X, match):
+    with pytest.warns(UserWarning, match=match):
+        KingdraCluster(**{**TINY, "rounds": 0, "epochs_first": 1}).fit(X)
+
+
+def test_values_beyond_float32_are_rejected_before_training(blobs):
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        KingdraCluster(**TINY).fit(blobs[0].astype(np.float64) * 1e300)

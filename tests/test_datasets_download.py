@@ -40,8 +40,11 @@ def test_download_verifies_and_keeps_a_good_file(tmp_path):
 
 def test_checksum_mismatch_is_rejected_and_not_kept(tmp_path):
     remote = remote_for(tmp_path, checksum="0" * 64)
-    with pytest.raises(ValueError, match="does not match its checksum"):
+    with pytest.raises(ValueError) as err:
         download.fetch(remote, tmp_path / "data")
+    message = str(err.value)
+    assert f"for {tmp_path / 'data' / 'sub' / 'payload.bin'} does not match its checksum" in message
+    assert f"sha256:{hashlib.sha256(PAYLOAD).hexdigest()}; expected sha256:{'0' * 64}" in message
     assert leftovers(tmp_path / "data") == []
 
 
@@ -53,7 +56,23 @@ class TruncatedResponse(io.BytesIO):
 
 def test_truncated_download_is_rejected_and_not_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "urlopen", lambda url, timeout: TruncatedResponse(PAYLOAD[:500]))
-    with pytest.raises(OSError, match=f"stopped after 500 of {len(PAYLOAD)} bytes"):
+    with pytest.raises(OSError) as err:
+        download.fetch(remote_for(tmp_path), tmp_path / "data")
+    message = str(err.value)
+    assert f"for {tmp_path / 'data' / 'sub' / 'payload.bin'} stopped after 500 of {len(PAYLOAD)} bytes" in message
+    assert f"sha256:{hashlib.sha256(PAYLOAD).hexdigest()}" in message
+    assert leftovers(tmp_path / "data") == []
+
+
+class UnsizedResponse(io.BytesIO):
+    """A server that sends no Content-Length: only the checksum can tell a short file."""
+
+    headers = {}
+
+
+def test_truncated_download_without_a_length_fails_its_checksum(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "urlopen", lambda url, timeout: UnsizedResponse(PAYLOAD[:500]))
+    with pytest.raises(ValueError, match=f"does not match its checksum.*expected sha256:{hashlib.sha256(PAYLOAD).hexdigest()}"):
         download.fetch(remote_for(tmp_path), tmp_path / "data")
     assert leftovers(tmp_path / "data") == []
 

@@ -21,7 +21,7 @@ def test_every_shipped_profile_resolves_to_valid_estimators(dataset):
         assert cfg.profile in cfg.notes
         for method, spec in METHODS.items():
             if spec.overrides is not None:
-                KingdraCluster(**estimator_params(method, cfg.params))._check_params(10_000)
+                KingdraCluster(**estimator_params(method, cfg.params)).check_params(10_000)
 
 
 def test_cpu_profiles_say_they_are_reduced():
@@ -69,6 +69,8 @@ def full_profile(**changes):
         ({"cpu": {"members": 3}}, {}, "does not set"),
         ({"cpu": full_profile(seed=1)}, {}, "unknown keys"),
         ({"cpu": full_profile()}, {"loader": "mnist2"}, "unknown loader"),
+        ({"cpu": full_profile(lr=-1)}, {}, r"toy.json profile 'cpu': lr must be a finite number in \(0, inf\)"),
+        ({"cpu": full_profile(thresh=1.5)}, {}, r"toy.json profile 'cpu': thresh must be"),
     ],
 )
 def test_bad_configs_are_rejected_with_the_fix(tmp_path, profiles, top, match):

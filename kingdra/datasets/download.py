@@ -47,12 +47,12 @@ def fetch(remote: RemoteFile, directory=None) -> tuple[Path, str]:
             f"that holds {remote.name})."
         ) from err
     with response, atomic_file(path) as tmp:
-        _copy(response, tmp, remote)
+        _copy(response, tmp, remote, path)
         tmp.flush()
         provenance, found = _check(Path(tmp.name), remote)
         if provenance is None:
             raise ValueError(
-                f"the download of {remote.url} does not match its checksum ({found}; expected "
+                f"the download of {remote.url} for {path} does not match its checksum ({found}; expected "
                 f"{_expected(remote)}) and was not kept. Load again to retry, or save a good copy as {path}."
             )
     return path, provenance
@@ -67,7 +67,7 @@ def verify(path: Path, remote: RemoteFile) -> str:
     return provenance
 
 
-def _copy(response, out, remote: RemoteFile) -> None:
+def _copy(response, out, remote: RemoteFile, path: Path) -> None:
     length = response.headers.get("Content-Length")
     expected = int(length) if length else None
     received = 0
@@ -78,8 +78,8 @@ def _copy(response, out, remote: RemoteFile) -> None:
             bar.update(len(chunk))
     if expected is not None and received != expected:
         raise OSError(
-            f"the download of {remote.url} stopped after {received} of {expected} bytes and was "
-            "not kept; load again to retry"
+            f"the download of {remote.url} for {path} stopped after {received} of {expected} bytes and was "
+            f"not kept (a complete file has {_expected(remote) or 'no published checksum'}); load again to retry"
         )
 
 
