@@ -31,12 +31,16 @@ data: $(VENV)/installed
 # data is here, 3 seeds. Existing run files are reused, so an interrupted `make table1` resumes.
 # The full protocol: make table1 PROFILE=paper DATASETS=mnist SEEDS=5. `make data` builds the features first.
 # One longer MNIST run (about 2 h here): make table1 PROFILE=cpu-long DATASETS=mnist METHODS="kingdra-ladder-im ladder-im" SEEDS=1
+# On a Ray cluster, one task per run: make table1 CLUSTER=ray (joins $$RAY_ADDRESS, e.g. auto, else starts
+# a local cluster); RAY_ARGS passes more, e.g. RAY_ARGS="--cpus-per-task 8 --checkpoint-root /shared/ckpt".
 PROFILE ?= cpu
 DATASETS ?= present
 SEEDS ?= 3
 METHODS ?= all
+CLUSTER ?=
+RAY_ARGS ?=
 table1: $(VENV)/installed
-	$(BIN)/python -m replicate.run --dataset $(DATASETS) --method $(METHODS) --profile $(PROFILE) --seed $$(seq 0 $$(($(SEEDS) - 1)))
+	$(BIN)/python -m replicate.run --dataset $(DATASETS) --method $(METHODS) --profile $(PROFILE) --seed $$(seq 0 $$(($(SEEDS) - 1))) $(if $(filter ray,$(CLUSTER)),--ray $(RAY_ARGS),)
 	$(BIN)/python -m replicate.table
 
 .PHONY: figures notebooks

@@ -2,11 +2,13 @@
 
     python -m replicate.run --dataset mnist --method kingdra-ladder-im --profile cpu --seed 0
     python -m replicate.run --dataset present --method all --profile cpu --seed 0 1 2 [--plan]
+    python -m replicate.run --dataset mnist --method all --profile paper --seed 0 1 2 3 4 --ray auto
 
 `present` means every table dataset whose data can be loaded here. A run whose file exists is
 skipped, so an interrupted invocation resumes where it stopped; a KingdraCluster run also keeps a
 checkpoint after every round (under the cache, not the results) and continues from the last
-finished one. Runs go dataset by dataset, seed by seed, so the first seed of every row lands first.
+finished one. Runs go dataset by dataset, seed by seed, so the first seed of every row lands first;
+with `--ray` they run as tasks of a Ray cluster instead (replicate/ray_sweep.py), to the same run files.
 """
 from __future__ import annotations
 
@@ -61,8 +63,9 @@ def stale_reason(path, config, method) -> str | None:
     return f"its {' and '.join(changed)} settings differ from profile {config.profile!r}" if changed else None
 
 
-def checkpoint_dir(dataset, method, profile, seed) -> Path:
-    return cache_root() / "replicate" / "checkpoints" / f"{dataset}__{method}__{profile}__seed{seed}"
+def checkpoint_dir(dataset, method, profile, seed, root=None) -> Path:
+    root = Path(root) if root is not None else cache_root() / "replicate" / "checkpoints"
+    return root / f"{dataset}__{method}__{profile}__seed{seed}"
 
 
 def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None) -> Path:
@@ -75,6 +78,18 @@ def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None)
             print(f"skip {path.name}: already run", flush=True)
             return path
         print(f"rerun {path.name}: {reason}", flush=True)
+    record = make_record(config, method, seed, data, env)
+    write_record(path, record)
+    remove_checkpoint(config, method, seed)
+    m = record["metrics"]
+    print(f"   accuracy {m['accuracy']:.4f}  nmi {m['nmi']:.4f}  ari {m['ari']:.4f}  "
+          f"{record['wall_seconds']:.0f} s -> {path}", flush=True)
+    return path
+
+
+def make_record(config, method, seed, data, env=None, checkpoint_root=None) -> dict:
+    """Run one (dataset, method, seed) and return its run record. A KingdraCluster run keeps a
+    checkpoint after every round under `checkpoint_root` (default: the cache) and resumes from it."""
     X, y, info = data
     label = check_method(method).label
     print(f"== {config.dataset} | {label} | profile {config.profile} | seed {seed}", flush=True)
@@ -87,7 +102,7 @@ def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None)
         labels, details = agglomerative(X, k, seed, config.baseline["ac_max_points"])
     else:
         params = estimator_params(method, config.params)
-        checkpoints = checkpoint_dir(config.dataset, method, config.profile, seed)
+        checkpoints = checkpoint_dir(config.dataset, method, config.profile, seed, checkpoint_root)
         resumed = (checkpoints / "kingdra_state.npz").exists()
         model = KingdraCluster(**params, checkpoint_dir=str(checkpoints), verbose=2, seed=seed).fit(X, y)
         labels, history = model.labels_, model.history_
@@ -108,13 +123,18 @@ def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None)
         "wall_seconds": round(time.perf_counter() - started, 3),
         "training_seconds": round(sum(r["seconds"] for r in history), 3) or None,
     }
-    with atomic_file(path) as tmp:
+    return record
+
+
+def remove_checkpoint(config, method, seed, checkpoint_root=None) -> None:
+    """Once a run's result is safe: a full ensemble's checkpoint is hundreds of MB."""
+    shutil.rmtree(checkpoint_dir(config.dataset, method, config.profile, seed, checkpoint_root), ignore_errors=True)
+
+
+def write_record(path, record) -> None:
+    """The run file, written atomically: a half-written file never takes the final name."""
+    with atomic_file(Path(path)) as tmp:
         tmp.write(json.dumps(record, indent=1).encode())
-    if checkpoints is not None:
-        shutil.rmtree(checkpoints, ignore_errors=True)  # hundreds of MB for a full ensemble; the run file is the result
-    print(f"   accuracy {scores['accuracy']:.4f}  nmi {scores['nmi']:.4f}  ari {scores['ari']:.4f}  "
-          f"{record['wall_seconds']:.0f} s -> {path}", flush=True)
-    return path
 
 
 def needs_run(runs_dir, config, method, seed) -> bool:
@@ -140,6 +160,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
     parser.add_argument("--runs-dir", default=str(environment.RUNS_DIR))
     parser.add_argument("--plan", action="store_true", help="print what is missing and its estimated cost; run nothing")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="run each missing run as a Ray task: join the cluster at ADDRESS ('auto' or host:port), "
+                             "or with no ADDRESS the one $RAY_ADDRESS names, else a new local one")
+    parser.add_argument("--cpus-per-task", type=int, default=1,
+                        help="with --ray on a cluster without GPUs: CPUs each task asks for (default 1)")
+    parser.add_argument("--checkpoint-root", default=None,
+                        help="with --ray: where tasks keep their round checkpoints (default: each worker's cache); "
+                             "storage every node sees lets a task retried on another node resume")
     args = parser.parse_args(argv)
     methods = list(METHODS) if args.method == ["all"] else args.method
     for method in methods:
@@ -147,7 +175,7 @@ def main(argv=None) -> int:
     only_present = args.dataset == ["present"]
     datasets = TABLE_DATASETS if only_present else args.dataset
     configs = [load_config(name, args.profile) for name in datasets]  # every config is checked before any run
-    env, total = None, 0.0
+    env, total, sweep = None, 0.0, []
     for config in configs:
         todo = [(seed, m) for seed in args.seed for m in methods if needs_run(args.runs_dir, config, m, seed)]
         if not todo:
@@ -166,10 +194,25 @@ def main(argv=None) -> int:
               f"(replicate/budget.py)", flush=True)
         if args.plan:
             continue
+        if args.ray is not None:
+            sweep += [(config, method, seed, data) for seed, method in todo]
+            continue
         env = env or environment.describe()
         for seed, method in todo:
             run_one(config, method, seed, data, args.runs_dir, env)
-    print(f"estimated total {total / 3600:.2f} h" if args.plan else "done", flush=True)
+    if args.plan:
+        print(f"estimated total {total / 3600:.2f} h", flush=True)
+        return 0
+    if sweep:
+        from . import ray_sweep  # Ray loads only when asked for
+
+        ray_sweep.connect(args.ray or None)
+        failures = ray_sweep.run_sweep(sweep, args.runs_dir, args.cpus_per_task, args.checkpoint_root)
+        if failures:
+            print(f"{len(failures)} of {len(sweep)} runs failed; fix them and run again (finished runs are kept)",
+                  flush=True)
+            return 1
+    print("done", flush=True)
     return 0
 
 
