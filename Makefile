@@ -39,14 +39,23 @@ SEEDS ?= 3
 METHODS ?= all
 CLUSTER ?=
 RAY_ARGS ?=
+# Where run files go and the table is written: the committed results/runs/ and results/ by default.
+# RUNS=fresh recomputes every run from scratch into results/fresh/ (ignored by git), leaving the
+# committed runs untouched; an interrupted fresh run resumes there. RUNS_DIR=dir OUT_DIR=dir for others.
+ifeq ($(RUNS),fresh)
+RUNS_DIR ?= results/fresh/runs
+OUT_DIR ?= results/fresh
+endif
+RUNS_DIR ?= results/runs
+OUT_DIR ?= results
 table1: $(VENV)/installed
-	$(BIN)/python -m replicate.run --dataset $(DATASETS) --method $(METHODS) --profile $(PROFILE) --seed $$(seq 0 $$(($(SEEDS) - 1))) $(if $(filter ray,$(CLUSTER)),--ray $(RAY_ARGS),)
-	$(BIN)/python -m replicate.table
+	$(BIN)/python -m replicate.run --dataset $(DATASETS) --method $(METHODS) --profile $(PROFILE) --seed $$(seq 0 $$(($(SEEDS) - 1))) --runs-dir $(RUNS_DIR) $(if $(filter ray,$(CLUSTER)),--ray $(RAY_ARGS),)
+	$(BIN)/python -m replicate.table --runs-dir $(RUNS_DIR) --out-dir $(OUT_DIR)
 
 .PHONY: figures notebooks
 # The paper's figures, rebuilt from results/runs/ (run `make table1` first): figures/*.png (top level).
 figures: $(VENV)/installed
-	$(BIN)/python -m replicate.figures
+	$(BIN)/python -m replicate.figures --runs-dir $(RUNS_DIR) $(if $(filter fresh,$(RUNS)),--out-dir $(OUT_DIR)/figures,)
 
 # Re-executes both notebooks in place, so the committed copies carry real outputs (a few minutes).
 notebooks: $(VENV)/installed

@@ -128,7 +128,8 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
     verbose : 0 silent, 1 a line per round, 2 also a line per member and epoch.
     seed : master seed; members, rounds and epochs derive theirs from it.
 
-    Attributes: `labels_`, `history_` (one dict per round), `networks_`, `n_features_in_`.
+    Attributes: `labels_`, `history_` (one dict per round), `networks_`, `n_features_in_`, `ensemble_`
+    (how the members trained: "sequential" or "vectorized", with "auto" resolved).
     """
 
     def __init__(
@@ -298,6 +299,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         """Groups of members: one network per member (sequential) or one for all (vectorized).
         Each network is compiled once and kept for every round."""
         vectorized = self.ensemble == "vectorized" or (self.ensemble == "auto" and has_accelerator())
+        self.ensemble_ = "vectorized" if vectorized else "sequential"
         seeds = self._member_seeds()
         groups = [seeds] if vectorized else [[s] for s in seeds]
         networks = []

@@ -20,7 +20,8 @@ def describe() -> dict:
         "python": platform.python_version(),
         "packages": {name: version for name in PACKAGES if (version := _version(name))},
         "keras_backend": keras.backend.backend(),
-        "git": _git(),
+        "xla_flags": os.environ.get("XLA_FLAGS"),
+        "git": describe_git(),
         "hardware": hardware(),
     }
 
@@ -60,7 +61,7 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
-def _git():
+def describe_git():
     """Commit and whether the tree had uncommitted changes; read-only (no index refresh is written)."""
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
 

@@ -34,9 +34,9 @@ class Progress:
         return len(self.started)
 
 
-def _task(config, method, seed, data, checkpoint_root, progress):
+def _task(config, method, seed, data, checkpoint_root, command, progress):
     ray.get(progress.start.remote((config.dataset, method, seed)))  # counted as running before it runs
-    record = run.make_record(config, method, seed, data, checkpoint_root=checkpoint_root)
+    record = run.make_record(config, method, seed, data, checkpoint_root=checkpoint_root, command=command)
     run.remove_checkpoint(config, method, seed, checkpoint_root)  # the result now lives in Ray's object store
     return record
 
@@ -65,7 +65,8 @@ def resources(cpus_per_task):
     return {"num_gpus": 0, "num_cpus": cpus_per_task}
 
 
-def run_sweep(todo, runs_dir=environment.RUNS_DIR, cpus_per_task=1, checkpoint_root=None, max_retries=3):
+def run_sweep(todo, runs_dir=environment.RUNS_DIR, cpus_per_task=1, checkpoint_root=None, command=None,
+              max_retries=3):
     """Run every (config, method, seed, data) of `todo` as one Ray task; write each run file as its
     task finishes. A failed task is reported and the rest go on. Returns the failures as
     [(config, method, seed, error)]."""
@@ -76,7 +77,7 @@ def run_sweep(todo, runs_dir=environment.RUNS_DIR, cpus_per_task=1, checkpoint_r
     for config, method, seed, data in todo:
         if id(data) not in shared:
             shared[id(data)] = ray.put(data)
-        ref = task.remote(config, method, seed, shared[id(data)], checkpoint_root, progress)
+        ref = task.remote(config, method, seed, shared[id(data)], checkpoint_root, command, progress)
         pending[ref] = (config, method, seed, time.perf_counter())
     print(f"ray: {len(todo)} runs submitted to a cluster of {ray.cluster_resources().get('CPU', 0):g} CPUs and "
           f"{ray.cluster_resources().get('GPU', 0):g} GPUs, {resources(cpus_per_task)} each", flush=True)

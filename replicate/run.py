@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -27,7 +28,7 @@ import numpy as np
 
 from kingdra import metrics
 from kingdra.cluster import KingdraCluster
-from kingdra.datasets import TABLE_DATASETS
+from kingdra.datasets import TABLE_DATASETS, download
 from kingdra.datasets.base import atomic_file, cache_root
 
 from . import budget, environment
@@ -52,15 +53,39 @@ def decode_labels(text: str) -> np.ndarray:
     return np.frombuffer(zlib.decompress(base64.b64decode(text)), np.uint8).astype(np.int64)
 
 
-def stale_reason(path, config, method) -> str | None:
-    """Why an existing run file no longer answers for its profile (its settings were changed
-    since it ran), or None when it can be reused."""
+DATA_FIELDS = ("source", "fidelity", "features", "extractor", "version")  # of DatasetInfo: what the data was
+
+
+def stale_reason(path, config, method, data_info=None, commit=None) -> str | None:
+    """Why an existing run file no longer answers for its profile, or None when it can be reused:
+    its settings differ from the profile's; its data source or features differ from `data_info`
+    (when the data is at hand); it ran at a commit other than `commit` (only when one is given:
+    a code change alone reruns nothing unless asked to, `--rerun-other-commits`)."""
     run = json.loads(Path(path).read_text())
     ran = run["config"]
     now = {"estimator": None if check_method(method).overrides is None else estimator_params(method, config.params),
            "baseline": config.baseline}
+    reasons = []
     changed = [k for k in now if json.dumps(ran.get(k), sort_keys=True) != json.dumps(now[k], sort_keys=True)]
-    return f"its {' and '.join(changed)} settings differ from profile {config.profile!r}" if changed else None
+    if changed:
+        reasons.append(f"its {' and '.join(changed)} settings differ from profile {config.profile!r}")
+    if data_info is not None:
+        current = dataclasses.asdict(data_info)
+        differ = [f for f in DATA_FIELDS if run.get("data", {}).get(f) != current[f]]
+        if differ:
+            reasons.append(f"its data's {', '.join(differ)} differ from the data here "
+                           f"(version {run.get('data', {}).get('version')!r}, now {current['version']!r})")
+    ran_at = run.get("environment", {}).get("git", {}).get("commit")
+    if commit is not None and ran_at != commit:
+        reasons.append(f"it ran at commit {str(ran_at)[:10]}, the code is at {commit[:10]}")
+    return "; ".join(reasons) or None
+
+
+def other_commits(runs_dir, config, methods, seeds, commit) -> int:
+    """How many of these existing run files ran at another commit than `commit`."""
+    paths = [run_path(runs_dir, config.dataset, m, config.profile, s) for s in seeds for m in methods]
+    return sum(json.loads(p.read_text()).get("environment", {}).get("git", {}).get("commit") != commit
+               for p in paths if p.exists())
 
 
 def checkpoint_dir(dataset, method, profile, seed, root=None) -> Path:
@@ -68,17 +93,17 @@ def checkpoint_dir(dataset, method, profile, seed, root=None) -> Path:
     return root / f"{dataset}__{method}__{profile}__seed{seed}"
 
 
-def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None) -> Path:
+def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None, commit=None, command=None) -> Path:
     """Run one cell for one seed and write its run file; an existing file is kept as it is unless
-    its settings differ from the profile's (see `stale_reason`), when the run is made again."""
+    `stale_reason` finds it stale, when the run is made again."""
     path = run_path(runs_dir, config.dataset, method, config.profile, seed)
     if path.exists():
-        reason = stale_reason(path, config, method)
+        reason = stale_reason(path, config, method, data[2], commit)
         if reason is None:
             print(f"skip {path.name}: already run", flush=True)
             return path
         print(f"rerun {path.name}: {reason}", flush=True)
-    record = make_record(config, method, seed, data, env)
+    record = make_record(config, method, seed, data, env, command=command)
     write_record(path, record)
     remove_checkpoint(config, method, seed)
     m = record["metrics"]
@@ -87,7 +112,7 @@ def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None)
     return path
 
 
-def make_record(config, method, seed, data, env=None, checkpoint_root=None) -> dict:
+def make_record(config, method, seed, data, env=None, checkpoint_root=None, command=None) -> dict:
     """Run one (dataset, method, seed) and return its run record. A KingdraCluster run keeps a
     checkpoint after every round under `checkpoint_root` (default: the cache) and resumes from it."""
     X, y, info = data
@@ -95,7 +120,7 @@ def make_record(config, method, seed, data, env=None, checkpoint_root=None) -> d
     print(f"== {config.dataset} | {label} | profile {config.profile} | seed {seed}", flush=True)
     started_at, started = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     k = config.params["n_clusters"]
-    checkpoints, history, resumed, details, params = None, [], False, {}, None
+    checkpoints, history, resumed, details, params, ensemble = None, [], False, {}, None, None
     if method == "kmeans":
         labels, details = kmeans(X, k, seed, config.baseline["kmeans_n_init"])
     elif method == "ac":
@@ -105,7 +130,7 @@ def make_record(config, method, seed, data, env=None, checkpoint_root=None) -> d
         checkpoints = checkpoint_dir(config.dataset, method, config.profile, seed, checkpoint_root)
         resumed = (checkpoints / "kingdra_state.npz").exists()
         model = KingdraCluster(**params, checkpoint_dir=str(checkpoints), verbose=2, seed=seed).fit(X, y)
-        labels, history = model.labels_, model.history_
+        labels, history, ensemble = model.labels_, model.history_, model.ensemble_
     scores = {"accuracy": metrics.accuracy(y, labels), "nmi": metrics.nmi(y, labels), "ari": metrics.ari(y, labels)}
     if params is not None and params["members"] > 1:
         scores.update({rule: history[-1][rule] for rule in ("accuracy_released", "accuracy_aligned")})
@@ -115,6 +140,8 @@ def make_record(config, method, seed, data, env=None, checkpoint_root=None) -> d
                    "estimator": params, "baseline": config.baseline, "details": details},
         "data": {**dataclasses.asdict(info), "shape": list(X.shape)},
         "environment": env or environment.describe(),
+        "command": command,
+        "ensemble": ensemble,  # how the members actually trained: "sequential" or "vectorized" ("auto" resolved)
         "history": history,
         "metrics": {name: float(value) for name, value in scores.items()},
         "labels": encode_labels(labels),
@@ -137,9 +164,9 @@ def write_record(path, record) -> None:
         tmp.write(json.dumps(record, indent=1).encode())
 
 
-def needs_run(runs_dir, config, method, seed) -> bool:
+def needs_run(runs_dir, config, method, seed, data_info=None, commit=None) -> bool:
     path = run_path(runs_dir, config.dataset, method, config.profile, seed)
-    return not path.exists() or stale_reason(path, config, method) is not None
+    return not path.exists() or stale_reason(path, config, method, data_info, commit) is not None
 
 
 def estimated_seconds(config, method, data) -> float:
@@ -168,7 +195,12 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint-root", default=None,
                         help="with --ray: where tasks keep their round checkpoints (default: each worker's cache); "
                              "storage every node sees lets a task retried on another node resume")
+    parser.add_argument("--rerun-other-commits", action="store_true",
+                        help="also redo runs made at another git commit (by default they are kept and counted)")
     args = parser.parse_args(argv)
+    command = " ".join(["python -m replicate.run", *(sys.argv[1:] if argv is None else argv)])
+    head = environment.describe_git()["commit"]
+    rerun_at = head if args.rerun_other_commits else None
     methods = list(METHODS) if args.method == ["all"] else args.method
     for method in methods:
         check_method(method)
@@ -177,17 +209,27 @@ def main(argv=None) -> int:
     configs = [load_config(name, args.profile) for name in datasets]  # every config is checked before any run
     env, total, sweep = None, 0.0, []
     for config in configs:
-        todo = [(seed, m) for seed in args.seed for m in methods if needs_run(args.runs_dir, config, m, seed)]
+        older = other_commits(args.runs_dir, config, methods, args.seed, head) if head and not rerun_at else 0
+        if older:
+            print(f"{config.dataset}: {older} run files were made at another commit than {head[:10]}; kept "
+                  "(--rerun-other-commits redoes them)", flush=True)
+        todo = [(seed, m) for seed in args.seed for m in methods
+                if needs_run(args.runs_dir, config, m, seed, commit=rerun_at)]
         if not todo:
             print(f"{config.dataset}: every run exists", flush=True)
             continue
         try:
-            data = config.load_data()
+            # `present` is data already here: it never starts a download (`make data` is that ask)
+            with download.downloads_disabled() if only_present else contextlib.nullcontext():
+                data = config.load_data()
         except FileNotFoundError as err:
             if not only_present:
                 raise
             print(f"{config.dataset}: skipped, its data is not here ({str(err).splitlines()[0]})", flush=True)
             continue
+        # With the data at hand, a run made from other data (source, features, version) is stale too.
+        todo = [(seed, m) for seed in args.seed for m in methods
+                if needs_run(args.runs_dir, config, m, seed, data[2], rerun_at)]
         cost = sum(estimated_seconds(config, m, data) for _, m in todo)
         total += cost
         print(f"{config.dataset}: {len(todo)} runs missing, estimated {cost / 3600:.2f} h on a 2-core CPU "
@@ -199,7 +241,7 @@ def main(argv=None) -> int:
             continue
         env = env or environment.describe()
         for seed, method in todo:
-            run_one(config, method, seed, data, args.runs_dir, env)
+            run_one(config, method, seed, data, args.runs_dir, env, rerun_at, command)
     if args.plan:
         print(f"estimated total {total / 3600:.2f} h", flush=True)
         return 0
@@ -207,7 +249,7 @@ def main(argv=None) -> int:
         from . import ray_sweep  # Ray loads only when asked for
 
         ray_sweep.connect(args.ray or None)
-        failures = ray_sweep.run_sweep(sweep, args.runs_dir, args.cpus_per_task, args.checkpoint_root)
+        failures = ray_sweep.run_sweep(sweep, args.runs_dir, args.cpus_per_task, args.checkpoint_root, command)
         if failures:
             print(f"{len(failures)} of {len(sweep)} runs failed; fix them and run again (finished runs are kept)",
                   flush=True)

@@ -108,3 +108,28 @@ def test_data_dir_argument_then_environment_then_cache(tmp_path, monkeypatch):
     assert base.data_dir() == tmp_path / "env"
     monkeypatch.setenv("KINGDRA_DATA_DIR", "")  # what the Makefile exports when there is no mirror
     assert base.data_dir() == tmp_path / "cache" / "data"
+
+
+def test_no_download_starts_while_downloads_are_disabled(tmp_path, monkeypatch):
+    def must_not_download(url, timeout):
+        raise AssertionError(f"downloaded {url}")
+
+    monkeypatch.setattr(download, "urlopen", must_not_download)
+    with download.downloads_disabled():
+        with pytest.raises(FileNotFoundError, match="is not in .*`make data`.* downloads it from https://"):
+            download.fetch(remote_for(tmp_path).__class__("x.bin", "https://example.org/x.bin", {}), tmp_path)
+
+
+def test_dataset_present_never_downloads(tmp_path, monkeypatch, capsys):
+    """`make table1` (DATASETS=present) on a machine without data: every dataset is skipped, none fetched."""
+    from replicate import run
+
+    def must_not_download(url, timeout):
+        raise AssertionError(f"downloaded {url}")
+
+    monkeypatch.setattr(download, "urlopen", must_not_download)
+    monkeypatch.setenv("KINGDRA_DATA_DIR", str(tmp_path / "empty"))
+    assert run.main(["--dataset", "present", "--profile", "tiny", "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    for name in datasets.TABLE_DATASETS:
+        assert f"{name}: skipped, its data is not here" in out

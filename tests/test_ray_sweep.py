@@ -112,13 +112,13 @@ def test_the_command_line_hands_the_missing_runs_to_ray(tmp_path, monkeypatch, f
     calls = {}
     monkeypatch.setattr(ray_sweep, "connect", lambda a: calls.setdefault("address", a))
 
-    def run_sweep(todo, runs_dir, cpus_per_task, checkpoint_root):
+    def run_sweep(todo, runs_dir, cpus_per_task, checkpoint_root, command):
         calls["runs"] = [(c.dataset, method, seed) for c, method, seed, _ in todo]
         return [todo[0][:3] + (RuntimeError("lost"),)]
 
     monkeypatch.setattr(ray_sweep, "run_sweep", run_sweep)
     (tmp_path / "digits__kmeans__tiny__seed0.json").write_text("{}")  # a finished run is never redone
-    monkeypatch.setattr(run, "stale_reason", lambda path, config, method: None)
+    monkeypatch.setattr(run, "stale_reason", lambda *args: None)
     argv = ["--dataset", "digits", "--method", "kmeans", "ladder-im", "--profile", "tiny", "--seed", "0", "1",
             "--runs-dir", str(tmp_path), *flag]
     assert run.main(argv) == 1  # a failed task fails the command, after the others have run

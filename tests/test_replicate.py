@@ -92,10 +92,13 @@ def test_rows_without_rounds_train_as_long_as_a_kingdra_member():
 
 
 # ----------------------------------------------------------------- tables
-def fake_run(runs_dir, dataset, method, profile, seed, accuracy, details=None, **extra_metrics):
+def fake_run(runs_dir, dataset, method, profile, seed, accuracy, details=None, sources=None, **extra_metrics):
+    """A run file as the runner writes it; `sources` are the rounds' pseudo_label_source values."""
     record = {
         "dataset": dataset, "method": method, "label": METHODS[method].label, "profile": profile, "seed": seed,
-        "config": {"notes": f"[{profile}] notes", "details": details or {}},
+        "config": {"notes": f"[{profile}] notes", "details": details or {},
+                   "estimator": {"rounds": len(sources) - 1} if sources else None},
+        "history": [{"pseudo_label_source": source} for source in sources or []],
         "data": {"shape": [100, 4], "features": "synthetic", "fidelity": "exact"},
         "environment": {"keras_backend": "jax", "git": {"commit": "abc1234567890", "dirty": False},
                         "hardware": {"cpu": "Test CPU", "cores": 2, "accelerators": []}},
@@ -121,7 +124,9 @@ def table_rows(markdown, heading):
 def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
     for seed, acc in enumerate((0.90, 0.92, 0.97)):
         fake_run(tmp_path, "mnist", "kingdra-ladder-im", "cpu", seed, acc, accuracy_released=acc - 0.1,
-                 accuracy_aligned=acc)
+                 accuracy_aligned=acc, sources=["none", "new", "earlier"])
+        fake_run(tmp_path, "mnist", "kingdra-ladder-dot", "cpu", seed, 0.5,
+                 sources=["none", "none", "new" if seed == 0 else "none"])
     fake_run(tmp_path, "mnist", "kmeans", "cpu", 0, 0.5)
     fake_run(tmp_path, "mnist", "ac", "cpu", 0, 0.6, details={"note": "fitted on a subsample"})
     fake_run(tmp_path, "digits", "kmeans", "tiny", 0, 0.8)
@@ -130,6 +135,9 @@ def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
     header, rows = table_rows(markdown, "### Accuracy (%), mean (std) over seeds — profile `cpu`")
     assert header[:3] == ["Method", "MNIST", "MNIST (paper)"] and "20news (paper)" in header
     assert rows["Kingdra-Ladder-IM"]["MNIST"] == "93.0 (3.6)"  # sample std of 90, 92, 97
+    assert rows["Kingdra-Ladder-Dot"]["MNIST"] == "50.0 (0.0) ‡2"  # seeds 1 and 2 never found a pseudo-label set
+    assert "‡k: k seeds of the cell trained on no pseudo-labels in any round" in markdown
+    assert "clusters matched one-to-one to classes (Hungarian), over the whole dataset" in markdown
     assert rows["Kingdra-Ladder-IM"]["MNIST (paper)"] == paper.ACCURACY["kingdra-ladder-im"]["mnist"]
     assert rows["K-means"]["MNIST"] == "50.0 [n=1]"
     assert rows["AC"]["MNIST"] == "60.0 [n=1] †" and "  - † AC: fitted on a subsample" in markdown
@@ -141,7 +149,7 @@ def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
     assert rules["Kingdra-Ladder-IM"]["MNIST released"] == "83.0 (3.6)"
     header, rows = table_rows(markdown, "### Accuracy (%), mean (std) over seeds — profile `tiny`")
     assert header[-2:] == ["digits", "digits (paper)"] and rows["K-means"]["digits (paper)"] == "—"
-    assert "- Wall time: 2.50 h in all (MNIST 2.50 h)" in markdown
+    assert "- Wall time: 4.00 h in all (MNIST 4.00 h)" in markdown  # 8 runs of 1800 s
     assert "- Hardware: Test CPU, 2 cores, no accelerator" in markdown and "- Seeds: 0, 1, 2" in markdown
 
     csv_lines = table.render_csv(table.load_runs(tmp_path)).splitlines()
@@ -176,6 +184,7 @@ def test_runner_writes_a_complete_run_file_per_method(runs_dir, capsys):
     assert ac["config"]["details"]["fitted_on"] == 500 and "subsample of 500 of 1797" in ac["config"]["details"]["note"]
     ladder = json.loads(run.run_path(runs_dir, "digits", "ladder-im", "tiny", 3).read_text())
     assert ladder["config"]["estimator"]["members"] == 1 and len(ladder["history"]) == 1
+    assert ladder["ensemble"] == "vectorized"  # the tiny profile's choice, as the run resolved it
     assert not list(runs_dir.glob(".*"))  # no temporary files left behind
 
 
@@ -241,3 +250,27 @@ def test_a_run_file_from_other_settings_is_rerun_not_reused(runs_dir, capsys):
     run.main(args)
     assert "rerun digits__kmeans__tiny__seed0.json: its baseline settings differ" in capsys.readouterr().out
     assert json.loads(path.read_text())["config"]["baseline"]["kmeans_n_init"] != 99
+
+
+def test_a_run_file_from_other_data_is_rerun_and_one_from_another_commit_only_on_request(runs_dir, capsys):
+    args = ["--dataset", "digits", "--method", "kmeans", "--profile", "tiny", "--runs-dir", str(runs_dir), "--seed", "0"]
+    path = run.run_path(runs_dir, "digits", "kmeans", "tiny", 0)
+    run.main(args)
+    record = json.loads(path.read_text())
+    assert record["command"] == "python -m replicate.run " + " ".join(args)
+    assert "xla_flags" in record["environment"] and record["ensemble"] is None  # a baseline trains no members
+
+    record["data"]["version"] = "v0"  # as if the loader had changed how it builds the matrix
+    path.write_text(json.dumps(record))
+    run.main([*args, "1"])  # data provenance is checked whenever the data is loaded: here for seed 1
+    assert "rerun digits__kmeans__tiny__seed0.json: its data's version differ" in capsys.readouterr().out
+
+    record = json.loads(path.read_text())
+    record["environment"]["git"]["commit"] = "0123456789abcdef"
+    path.write_text(json.dumps(record))
+    run.main(args)
+    out = capsys.readouterr().out
+    assert "digits: 1 run files were made at another commit" in out and "digits: every run exists" in out
+    run.main([*args, "--rerun-other-commits"])
+    assert "it ran at commit 0123456789, the code is at" in capsys.readouterr().out
+    assert json.loads(path.read_text())["environment"]["git"]["commit"] != "0123456789abcdef"
