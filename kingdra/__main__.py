@@ -3,8 +3,8 @@
     python -m kingdra fit data.npy --clusters 10 -o labels.npy
     python -m kingdra fit data.csv --clusters 5 --members 4 --rounds 2 --layers 256 256 --standardize -o labels.csv
 
-The input is a 2-D .npy array, or a .csv/.tsv/.txt table of numbers (a header row is skipped), one
-row per sample. Every KingdraCluster setting has a flag; the defaults are the library's (the
+The input is a 2-D .npy array, a .csv/.tsv/.txt table of numbers (a header row is skipped), one
+row per sample, or a folder of images (CNN features, cached; any class subfolders are ignored). Every KingdraCluster setting has a flag; the defaults are the library's (the
 authors' released MNIST settings: 10 members, 50 rounds), which take hours on a CPU, so set
 --members, --rounds and the epochs for a first look. The labels go to -o as .npy, or one per line
 for .csv/.txt. Progress is a line per round; no ground-truth labels are read.
@@ -24,9 +24,16 @@ from kingdra.cluster import KingdraCluster
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None}
 
 
-def read_matrix(path: Path) -> np.ndarray:
+def read_matrix(path: Path, extractor="efficientnet-lite0", image_size=None) -> np.ndarray:
     if not path.exists():
         raise SystemExit(f"error: {path} does not exist")
+    if path.is_dir():
+        from kingdra.datasets import load_image_folder
+
+        try:
+            return load_image_folder(path, extractor=extractor, image_size=image_size, labelled=False)[0]
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False)
     if path.suffix not in TEXT_SUFFIXES:
@@ -54,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("fit", help="cluster a matrix and write its labels",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    fit.add_argument("data", type=Path, help=".npy, .csv, .tsv or .txt, one row per sample")
+    fit.add_argument("data", type=Path, help=".npy, .csv, .tsv or .txt, one row per sample; or a folder of images")
+    fit.add_argument("--extractor", default="efficientnet-lite0",
+                     help="for an image folder: efficientnet-lite0 (default), resnet50, or none for raw pixels")
+    fit.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="for an image folder: resize to H x W")
     fit.add_argument("--clusters", type=int, required=True, help="number of clusters K")
     fit.add_argument("-o", "--output", type=Path, required=True, help="labels: .npy, or one per line (.csv/.txt)")
     fit.add_argument("--standardize", action="store_true", help="scale every column to mean 0, std 1 first")
@@ -74,7 +84,8 @@ def main(argv=None) -> int:
     args = vars(build_parser().parse_args(argv))
     args.pop("command")
     data, output, standardize = args.pop("data"), args.pop("output"), args.pop("standardize")
-    X = read_matrix(data)
+    extractor, image_size = args.pop("extractor"), args.pop("image_size")
+    X = read_matrix(data, None if extractor == "none" else extractor, image_size)
     if standardize:
         std = X.std(axis=0)
         X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)

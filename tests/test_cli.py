@@ -45,3 +45,14 @@ def test_bad_settings_get_the_estimators_message(blobs, tmp_path):
     np.save(tmp_path / "x.npy", blobs[0])
     with pytest.raises(SystemExit, match=r"error: lr must be a finite number in \(0, inf\), got -1.0"):
         main(["fit", str(tmp_path / "x.npy"), *SMALL, "--lr", "-1", "-o", str(tmp_path / "out.npy")])
+
+
+def test_fit_a_folder_of_images(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    assert main(["fit", str(tmp_path), *SMALL, "--extractor", "none", "--image-size", "4", "4",
+                 "-o", str(tmp_path / "labels.npy")]) == 0
+    assert f"{tmp_path}: 12 x 48;" in capsys.readouterr().out and np.load(tmp_path / "labels.npy").shape == (12,)

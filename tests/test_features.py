@@ -85,8 +85,22 @@ def test_image_folder_raw_pixels(tmp_path):
     assert X.shape == (2, 8 * 8 * 3) and 0 <= X.min() and X.max() <= 1
     with pytest.raises(ValueError, match="image_size"):
         load_image_folder(root, extractor=None)
+    (tmp_path / "no-images" / "a").mkdir(parents=True)
     with pytest.raises(ValueError, match="<class>"):
-        load_image_folder(tmp_path / "pets" / "cats")
+        load_image_folder(tmp_path / "no-images", extractor=None)
+
+
+def test_an_image_folder_without_classes_is_unlabelled(tmp_path):
+    root = make_folder(tmp_path / "pets", [("cats", (40, 30)), ("dogs", (20, 20))])
+    X, y, info = load_image_folder(root / "cats", extractor=None, image_size=(8, 8))  # images directly in it
+    assert X.shape == (1, 192) and y.tolist() == [-1] and info.class_names == ()
+    X, y, info = load_image_folder(root, extractor=None, image_size=(8, 8), labelled=False)
+    assert X.shape == (2, 192) and y.tolist() == [-1, -1] and info.class_names == ()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "loose.png")
+    with pytest.raises(ValueError, match="both directly and in subfolders.*labelled=True"):
+        load_image_folder(root, extractor=None, image_size=(8, 8))
+    X, y, info = load_image_folder(root, extractor=None, image_size=(8, 8), labelled=True)
+    assert y.tolist() == [0, 1] and info.class_names == ("cats", "dogs")  # the loose image is not a class
 
 
 def test_resnet50_without_weights_points_to_the_substitute(tmp_path, monkeypatch):
