@@ -4,12 +4,12 @@
 
 - `accuracy_vs_training_<dataset>.png`: accuracy against training spent (member-epochs, summed over
   members) for Ladder-IM, Ladder-IM-ensemble and Kingdra-Ladder-IM, every profile at once, a point per
-  Kingdra round, with the paper's accuracies (where it has them) as horizontal lines.
+  Kingdra round, with the paper's accuracies (where it has them) as horizontal lines (ours).
 - `<dataset>_clusters_<profile>.png` (MNIST, CIFAR-10): one row per final cluster of a Kingdra-Ladder-IM
   run, 15 random members each, the row named after the class holding a majority of the cluster or
   "unk" when none does; members of another class than the row's are outlined in red.
-- `rounds_<profile>.png`: accuracy, pseudo-label count and pseudo-label precision per round.
-- `precision_coverage_<profile>.png`: pseudo-label precision against coverage, one point per round.
+- `rounds_<profile>.png`: accuracy, pseudo-label coverage and precision per round (ours).
+- `precision_coverage_<profile>.png`: pseudo-label precision against coverage, one point per round (ours).
 
 Every file name and title names the profile it came from (or, for the training figure, its legend).
 """
@@ -89,7 +89,10 @@ def plot_cluster_grid(images, labels, y, class_names, title, seed=0):
     for side in ax.spines.values():
         side.set_visible(False)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+    fig.text(0.5, 0.005, "row: the class holding a majority of the cluster (\"unk\": none does) and, in brackets, "
+             "the cluster's size; 15 random members each, framed red when of another class than the row's",
+             ha="center", va="bottom", fontsize=6, color="0.3", wrap=True)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 
@@ -104,29 +107,45 @@ def dataset_images(dataset):
     return images / images.max(), y  # digits come as 0-16, the rest as [0, 1]
 
 
+SEED_STYLES = ("-", "--", ":", "-.")
+NOT_IN_PAPER = "ours, not in the paper"
+
+
 def plot_rounds(runs, profile):
-    """Accuracy, pseudo-label count and precision per round; a line per Kingdra run (seed)."""
+    """Accuracy, pseudo-label coverage and precision per round: a row per dataset in the table's
+    order, a colour per Kingdra method, a line style per seed, one legend for the figure."""
+    from matplotlib.lines import Line2D
+
     ran = [r for r in runs if r["method"] in KINGDRA_METHODS and len(r["history"]) > 1]
-    datasets = sorted({r["dataset"] for r in ran})
-    fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 2.8 * len(datasets)), squeeze=False, sharex="row")
+    present = {r["dataset"] for r in ran}
+    datasets = [d for d in paper.DATASET_NAMES if d in present] + sorted(present - set(paper.DATASET_NAMES))
+    seeds = sorted({r["seed"] for r in ran})
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 2.8 * len(datasets) + 0.6), squeeze=False,
+                             sharex="row")
     for row, dataset in zip(axes, datasets):
         for run in sorted((r for r in ran if r["dataset"] == dataset), key=lambda r: (r["method"], r["seed"])):
             rounds = [h["round"] for h in run["history"]]
             style = {"color": f"C{KINGDRA_METHODS.index(run['method'])}", "alpha": 0.8, "marker": "o", "ms": 3,
-                     "label": f"{run['label']} seed {run['seed']}"}
+                     "linestyle": SEED_STYLES[seeds.index(run["seed"]) % len(SEED_STYLES)]}
+            n = run["data"]["shape"][0]
             row[0].plot(rounds, [100 * h["accuracy"] for h in run["history"]], **style)
-            row[1].plot(rounds, [h["pseudo_labels"] for h in run["history"]], **style)
-            precision = [100 * h.get("pseudo_label_precision", np.nan) for h in run["history"]]
-            row[2].plot(rounds, precision, **style)
-        for ax, what in zip(row, ("accuracy (%)", "pseudo-labels", "pseudo-label precision (%)")):
+            row[1].plot(rounds, [100 * h["pseudo_labels"] / n for h in run["history"]], **style)
+            row[2].plot(rounds, [100 * h.get("pseudo_label_precision", np.nan) for h in run["history"]], **style)
+        if not any("pseudo_label_precision" in h for r in ran if r["dataset"] == dataset for h in r["history"]):
+            row[2].text(0.5, 0.5, "no complete set\nin any round", ha="center", va="center",
+                        transform=row[2].transAxes, fontsize=9, color="0.4")
+        for ax, what in zip(row, ("accuracy (%)", "pseudo-label coverage (% of points)", "pseudo-label precision (%)")):
             ax.set_title(f"{display_name(dataset)}: {what}", fontsize=9)
             ax.set_xlabel("round")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
-    if datasets:
-        axes[0, 0].legend(fontsize=6)
-    fig.suptitle(f"Kingdra rounds, profile `{profile}`", fontsize=10)
-    fig.tight_layout()
+    methods = [m for m in KINGDRA_METHODS if any(r["method"] == m for r in ran)]
+    handles = ([Line2D([], [], color=f"C{KINGDRA_METHODS.index(m)}", marker="o", ms=3) for m in methods]
+               + [Line2D([], [], color="0.3", linestyle=SEED_STYLES[i % len(SEED_STYLES)]) for i in range(len(seeds))])
+    labels = [METHODS[m].label for m in methods] + [f"seed {s}" for s in seeds]
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.suptitle(f"Kingdra rounds, profile `{profile}` ({NOT_IN_PAPER})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -147,7 +166,7 @@ def plot_precision_coverage(runs, profile):
     ax.set_ylabel("precision (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(f"Pseudo-labels per round, profile `{profile}`", fontsize=10)
+    ax.set_title(f"Pseudo-labels per round, profile `{profile}` ({NOT_IN_PAPER})", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -187,7 +206,7 @@ def plot_training(runs, dataset):
     ax.set_xlabel("training spent (member-epochs: members x epochs so far)")
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.set_title(f"{display_name(dataset)}: accuracy against training spent (results/runs/)", fontsize=9)
+    ax.set_title(f"{display_name(dataset)}: accuracy against training spent ({NOT_IN_PAPER})", fontsize=9)
     fig.tight_layout()
     return fig
 
