@@ -241,14 +241,23 @@ def test_a_diverged_round_keeps_the_last_good_checkpoint(blobs, tmp_path):
     assert [r["round"] for r in model.history_] == [0]
 
 
-@pytest.fixture
-def checkpoint_after_round_0(blobs, tmp_path):
+@pytest.fixture(scope="module")
+def saved_round_0(blobs, tmp_path_factory):
     def stop(model, record):
         raise KeyboardInterrupt
 
+    directory = tmp_path_factory.mktemp("round0")
     with pytest.raises(KeyboardInterrupt):
-        KingdraCluster(**TINY, checkpoint_dir=str(tmp_path), callbacks=[stop]).fit(blobs[0])
-    return tmp_path / "kingdra_state.npz"
+        KingdraCluster(**TINY, checkpoint_dir=str(directory), callbacks=[stop]).fit(blobs[0])
+    return (directory / "kingdra_state.npz").read_bytes()
+
+
+@pytest.fixture
+def checkpoint_after_round_0(saved_round_0, tmp_path):
+    """A fresh copy, per test, of a checkpoint written after round 0."""
+    path = tmp_path / "kingdra_state.npz"
+    path.write_bytes(saved_round_0)
+    return path
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip a byte"])
