@@ -32,7 +32,7 @@ from kingdra.datasets import TABLE_DATASETS, download
 from kingdra.datasets.base import atomic_file, cache_root
 
 from . import budget, environment
-from .config import load_config
+from .config import CONFIG_DIR, load_config
 from .methods import METHODS, agglomerative, check_method, estimator_params, kmeans
 
 
@@ -195,6 +195,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint-root", default=None,
                         help="with --ray: where tasks keep their round checkpoints (default: each worker's cache); "
                              "storage every node sees lets a task retried on another node resume")
+    parser.add_argument("--config-dir", default=str(CONFIG_DIR),
+                        help="directory of <dataset>.json configs (default: replicate/configs)")
     parser.add_argument("--rerun-other-commits", action="store_true",
                         help="also redo runs made at another git commit (by default they are kept and counted)")
     args = parser.parse_args(argv)
@@ -206,7 +208,7 @@ def main(argv=None) -> int:
         check_method(method)
     only_present = args.dataset == ["present"]
     datasets = TABLE_DATASETS if only_present else args.dataset
-    configs = [load_config(name, args.profile) for name in datasets]  # every config is checked before any run
+    configs = [load_config(name, args.profile, args.config_dir) for name in datasets]  # all checked before any run
     env, total, sweep = None, 0.0, []
     for config in configs:
         older = other_commits(args.runs_dir, config, methods, args.seed, head) if head and not rerun_at else 0

@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 ARGS = ["--dataset", "digits", "--method", "kingdra-ladder-im", "--profile", "tiny", "--seed", "0"]
 NAME = "digits__kingdra-ladder-im__tiny__seed0"
-PER_RUN = ("resumed", "started", "wall_seconds", "training_seconds")  # when and how long, not what
+PER_RUN = ("resumed", "started", "wall_seconds", "training_seconds", "command")  # when, how long, from where
 
 
 def replicate_run(tmp_path, point):

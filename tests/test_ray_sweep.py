@@ -2,8 +2,12 @@
 sequential path, a task whose worker is killed is retried and resumes from its checkpoint, and a
 failing task is reported while the others finish."""
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -18,7 +22,17 @@ from replicate import config, ray_sweep, run  # noqa: E402
 PROFILES = {"sweep": {"extends": "cpu", "rounds": 1, "epochs_first": 1, "epochs": 1, "layer_sizes": [16, 16],
                       "ensemble": "vectorized", "ac_max_points": 500, "notes": "tests: numbers mean nothing"},
             "sweep-long": {"extends": "sweep", "rounds": 2, "epochs": 8}}
-PER_RUN = ("environment", "resumed", "started", "wall_seconds", "training_seconds")
+PER_RUN = ("environment", "resumed", "started", "wall_seconds", "training_seconds", "command")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sequential(config_dir, runs_dir, *args):
+    """The sequential path in a process of its own, as a user runs it: the pytest process's JAX may
+    have started under other XLA flags (an earlier test), which changes float rounding."""
+    done = subprocess.run([sys.executable, "-m", "replicate.run", "--config-dir", str(config_dir),
+                           "--runs-dir", str(runs_dir), *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +53,7 @@ def configs(tmp_path_factory):
     loaded = {(name, profile): config.load_config(name, profile, directory)
               for name in ("digits", "digits-b") for profile in PROFILES}
     data = loaded["digits", "sweep"].load_data()
-    return {key: (c, data) for key, c in loaded.items()}
+    return {"dir": directory, **{key: (c, data) for key, c in loaded.items()}}
 
 
 def comparable(path):
@@ -53,8 +67,8 @@ def test_a_sweep_through_ray_writes_the_sequential_run_files(cluster, configs, t
     monkeypatch.setenv("KINGDRA_CACHE_DIR", str(tmp_path / "cache"))
     todo = [(*configs[name, "sweep"][:1], method, seed, configs[name, "sweep"][1])
             for name in ("digits", "digits-b") for method in ("kmeans", "ladder-im") for seed in (0, 1)]
-    for c, method, seed, data in todo:
-        run.run_one(c, method, seed, data, tmp_path / "sequential", env={})
+    sequential(configs["dir"], tmp_path / "sequential", "--dataset", "digits", "digits-b", "--method", "kmeans",
+               "ladder-im", "--profile", "sweep", "--seed", "0", "1")
     assert ray_sweep.run_sweep(todo, tmp_path / "ray", checkpoint_root=tmp_path / "checkpoints") == []
     out = capsys.readouterr().out
     assert "[8 done, 0 running, 0 left]" in out and "done digits-b | Ladder-IM | seed 1: accuracy" in out
@@ -78,7 +92,9 @@ def kill_the_task_once_its_checkpoint_exists(checkpoint, killed):
 def test_a_killed_task_is_retried_and_resumes_from_its_checkpoint(cluster, configs, tmp_path, monkeypatch):
     c, data = configs["digits", "sweep-long"]
     monkeypatch.setenv("KINGDRA_CACHE_DIR", str(tmp_path / "cache"))
-    reference = run.run_one(c, "kingdra-ladder-im", 0, data, tmp_path / "sequential", env={})
+    sequential(configs["dir"], tmp_path / "sequential", "--dataset", "digits", "--method", "kingdra-ladder-im",
+               "--profile", "sweep-long", "--seed", "0")
+    reference = run.run_path(tmp_path / "sequential", "digits", "kingdra-ladder-im", "sweep-long", 0)
     root = tmp_path / "checkpoints"
     checkpoint = run.checkpoint_dir(c.dataset, "kingdra-ladder-im", c.profile, 0, root) / "kingdra_state.npz"
     killed = []
