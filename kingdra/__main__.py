@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind in flags.items():
         fit.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name,
                          help=f"default {defaults[name].default!r}")
+    fit.add_argument("--mu", type=float, help="IM loss: weight of the marginal entropy (default 4.0, the paper's)")
     fit.add_argument("-v", "--verbose", action="count", default=1, help="-v: a line per member and epoch too")
     return parser
 
@@ -91,6 +92,8 @@ def main(argv=None) -> int:
         X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
     settings = {k: v for k, v in args.items() if v is not None}
     settings["n_clusters"] = settings.pop("clusters")
+    if "mu" in settings:
+        settings["loss_params"] = {"mu": settings.pop("mu")}
     model = KingdraCluster(**settings)
     print(f"{data}: {X.shape[0]} x {X.shape[1] if X.ndim == 2 else '?'}; {model.members} members, "
           f"{model.rounds} pseudo-label rounds, layers {'-'.join(map(str, model.layer_sizes))}-{model.n_clusters}",

@@ -17,6 +17,7 @@ from sklearn.exceptions import NotFittedError
 
 from kingdra import metrics, pseudo_labels
 from kingdra.ladder import LOSS_TERMS, LadderNetwork
+from kingdra.losses import check_loss_params
 
 PREDICT_BATCH = 4096
 PREDICT_CHUNK = 16 * PREDICT_BATCH  # member-rows per predict call; whole batches, so every batch stays as it was
@@ -109,7 +110,11 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
     common_mapping : map the pseudo-labels into member 0's label space for every member (so
         their probabilities can be averaged) instead of each member's own.
     layer_sizes : hidden widths; the top layer has n_clusters units.
-    loss : "im" (information maximisation) or "dot" (pairwise dot product).
+    loss : the clustering loss, a name of `kingdra.losses.CLUSTERING_LOSSES`: "im" (information
+        maximisation) or "dot" (pairwise dot product).
+    loss_params : the clustering losses' own settings, e.g. {"mu": 4.0} (IM's weight of the
+        marginal entropy); None or a missing setting takes the paper's value. A setting of another
+        loss than `loss` is ignored, so one dict serves both losses.
     denoise_weights : denoising cost weight per layer, input first, top last.
     renormalize_reconstruction : normalise each decoder reconstruction with the clean pass's batch
         moments before the denoising cost (Rasmus et al.'s variant). Off: the released cost, which
@@ -153,6 +158,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         common_mapping=True,
         layer_sizes=(1200, 1200),
         loss="im",
+        loss_params=None,
         denoise_weights=(1000.0, 10.0, 0.1, 0.1),
         renormalize_reconstruction=False,
         combine="aligned",
@@ -181,6 +187,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         self.common_mapping = common_mapping
         self.layer_sizes = layer_sizes
         self.loss = loss
+        self.loss_params = loss_params
         self.denoise_weights = denoise_weights
         self.renormalize_reconstruction = renormalize_reconstruction
         self.combine = combine
@@ -248,8 +255,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
             )
         for i, weight in enumerate(self.denoise_weights):
             real(f"denoise_weights[{i}]", weight, 0.0)
-        if self.loss not in ("im", "dot"):
-            raise ValueError(f"loss must be 'im' or 'dot', got {self.loss!r}")
+        check_loss_params(self.loss, self.loss_params)
         if self.combine not in ("aligned", "released"):
             raise ValueError(f"combine must be 'aligned' or 'released', got {self.combine!r}")
         if self.ensemble not in ("auto", "sequential", "vectorized"):
@@ -267,12 +273,13 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                              "flatten images first, e.g. X.reshape(len(X), -1)")
         if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
             raise ValueError(f"X must be real-valued, got dtype {X.dtype}")
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinity; impute or drop those rows first")
-        X = X.astype(np.float32, copy=False)
-        if not np.isfinite(X).all():
+        X32 = X.astype(np.float32, copy=False)
+        if not np.isfinite(X32).all():  # one pass over the data; the cause is looked for only on failure
+            if not np.isfinite(X).all():
+                raise ValueError("X contains NaN or infinity; impute or drop those rows first")
             raise ValueError("X has values beyond float32's range (|x| > 3.4e38), which the networks compute in; "
                              "standardise X first (e.g. sklearn.preprocessing.StandardScaler)")
+        X = X32
         if n_features is not None and X.shape[1] != n_features:
             raise ValueError(f"X has {X.shape[1]} features, but this model was fitted on {n_features}")
         return X
@@ -312,6 +319,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                 noise_std=self.noise_std,
                 last_layer_bn=self.last_layer_bn,
                 loss=self.loss,
+                loss_params=self.loss_params,
                 denoise_weights=self.denoise_weights,
                 renormalize_reconstruction=self.renormalize_reconstruction,
             )

@@ -175,15 +175,15 @@ class LadderNetwork(keras.Model):
         noise_std=0.3,
         last_layer_bn=False,
         loss="im",
-        mu=4.0,
+        loss_params=None,
         denoise_weights=(1000.0, 10.0, 0.1, 0.1),
         bn_momentum=0.99,
         renormalize_reconstruction=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if loss not in ("im", "dot"):
-            raise ValueError(f"loss must be 'im' or 'dot', got {loss!r}")
+        self.loss_name, self.loss_params = loss, losses.check_loss_params(loss, loss_params)
+        self._cluster_loss = losses.clustering_loss(loss, self.loss_params)
         widths = [int(input_dim), *[int(h) for h in hidden_sizes], int(n_clusters)]
         if len(denoise_weights) != len(widths):
             raise ValueError(
@@ -194,7 +194,7 @@ class LadderNetwork(keras.Model):
         self.hidden_sizes = widths[1:-1]
         self.seeds = [int(s) for s in seeds]
         self.members = len(self.seeds)
-        self.noise_std, self.last_layer_bn, self.loss_name, self.mu = float(noise_std), bool(last_layer_bn), loss, mu
+        self.noise_std, self.last_layer_bn = float(noise_std), bool(last_layer_bn)
         self.denoise_weights = [float(w) for w in denoise_weights]
         self.bn_momentum = bn_momentum
         self.renormalize_reconstruction = bool(renormalize_reconstruction)
@@ -280,11 +280,6 @@ class LadderNetwork(keras.Model):
             cost = cost + self.denoise_weights[l] * losses.denoising_cost(reconstruction, zs_clean[l])
         return cost
 
-    def _cluster_loss(self, logits):
-        if self.loss_name == "im":
-            return losses.information_maximisation(logits, self.mu)
-        return losses.pairwise_dot(logits)
-
     def call(self, inputs, training=False):
         def member_first(t):
             return ops.transpose(ops.cast(t, self.compute_dtype), (1, 0, 2))
@@ -358,7 +353,7 @@ class LadderNetwork(keras.Model):
             "noise_std": self.noise_std,
             "last_layer_bn": self.last_layer_bn,
             "loss": self.loss_name,
-            "mu": self.mu,
+            "loss_params": dict(self.loss_params),
             "denoise_weights": self.denoise_weights,
             "bn_momentum": self.bn_momentum,
             "renormalize_reconstruction": self.renormalize_reconstruction,

@@ -15,7 +15,7 @@ import inspect
 import json
 from pathlib import Path
 
-from kingdra.datasets import DEFAULT_EXTRACTOR, EXTRACTORS, LOADERS
+from kingdra.datasets import DATASETS, DEFAULT_EXTRACTOR, EXTRACTORS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DATASET_KEYS = ("dataset", "loader", "extractor", "notes", "profiles")
@@ -65,8 +65,9 @@ def load_config(dataset: str, profile: str, config_dir=CONFIG_DIR) -> Config:
     if raw.get("dataset") != dataset:
         raise ValueError(f"{path.name} says dataset {raw.get('dataset')!r}; set \"dataset\": \"{dataset}\"")
     loader, extractor = raw.get("loader", dataset), raw.get("extractor")
-    if loader not in LOADERS:
-        raise ValueError(f"{path.name}: unknown loader {loader!r}; choose one of {sorted(LOADERS)}")
+    if loader not in DATASETS:
+        raise ValueError(f"{path.name}: unknown loader {loader!r}; choose one of {sorted(DATASETS)} "
+                         "(kingdra.datasets.DATASETS)")
     if extractor is not None and extractor not in EXTRACTORS:
         raise ValueError(f"{path.name}: unknown extractor {extractor!r}; choose one of {sorted(EXTRACTORS)} "
                          f"(or leave it out for the default {DEFAULT_EXTRACTOR!r})")

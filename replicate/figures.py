@@ -5,7 +5,7 @@
 - `accuracy_vs_training_<dataset>.png`: accuracy against training spent (member-epochs, summed over
   members) for Ladder-IM, Ladder-IM-ensemble and Kingdra-Ladder-IM, every profile at once, a point per
   Kingdra round, with the paper's accuracies (where it has them) as horizontal lines (ours).
-- `<dataset>_clusters_<profile>.png` (MNIST, CIFAR-10): one row per final cluster of a Kingdra-Ladder-IM
+- `<dataset>_clusters_<profile>.png` (each dataset of images with runs): one row per final cluster of a Kingdra-Ladder-IM
   run, 15 random members each, the row named after the class holding a majority of the cluster or
   "unk" when none does; members of another class than the row's are outlined in red.
 - `rounds_<profile>.png`: accuracy, pseudo-label coverage and precision per round (ours).
@@ -23,15 +23,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from kingdra.datasets import DATASETS, TABLE_DATASETS, title
+
 from . import budget, paper
 from .config import load_config
 from .environment import REPO, RUNS_DIR
 from .run import decode_labels
 from .methods import METHODS
-from .table import display_name, load_runs, profiles_of
+from .table import in_table_order, load_runs, profiles_of
 
 FIGURES_DIR = REPO / "figures"  # top level: the repository's design card
-GRID_DATASETS = {"mnist": (28, 28), "cifar10": (32, 32, 3), "stl10": (96, 96, 3), "digits": (8, 8)}
 KINGDRA_METHODS = ("kingdra-ladder-im", "kingdra-ladder-dot")
 TRAINING_METHODS = ("ladder-im", "ladder-im-ensemble", "kingdra-ladder-im")
 PER_ROW = 15
@@ -76,7 +77,7 @@ def mosaic(images, rows, border=2) -> np.ndarray:
     return canvas
 
 
-def plot_cluster_grid(images, labels, y, class_names, title, seed=0):
+def plot_cluster_grid(images, labels, y, class_names, caption, seed=0):
     rows = cluster_rows(labels, y, class_names, seed=seed)
     canvas = mosaic(images, rows)
     tile_h = canvas.shape[0] / len(rows)
@@ -88,7 +89,7 @@ def plot_cluster_grid(images, labels, y, class_names, title, seed=0):
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(caption, fontsize=9)
     fig.text(0.5, 0.005, "row: the class holding a majority of the cluster (\"unk\": none does) and, in brackets, "
              "the cluster's size; 15 random members each, framed red when of another class than the row's",
              ha="center", va="bottom", fontsize=6, color="0.3", wrap=True)
@@ -99,11 +100,11 @@ def plot_cluster_grid(images, labels, y, class_names, title, seed=0):
 def dataset_images(dataset):
     """The dataset's raw images in [0, 1] and its classes, in the loaders' order (the order the
     run files' labels follow)."""
-    from kingdra.datasets import IMAGE_DATASETS, load
+    from kingdra.datasets import load
 
-    kwargs = {"extractor": None} if dataset in IMAGE_DATASETS else {}
+    kwargs = {"extractor": None} if DATASETS[dataset].extracted else {}
     X, y, _ = load(dataset, **kwargs)
-    images = X.reshape(len(X), *GRID_DATASETS[dataset])
+    images = X.reshape(len(X), *DATASETS[dataset].image_shape)
     return images / images.max(), y  # digits come as 0-16, the rest as [0, 1]
 
 
@@ -118,7 +119,7 @@ def plot_rounds(runs, profile):
 
     ran = [r for r in runs if r["method"] in KINGDRA_METHODS and len(r["history"]) > 1]
     present = {r["dataset"] for r in ran}
-    datasets = [d for d in paper.DATASET_NAMES if d in present] + sorted(present - set(paper.DATASET_NAMES))
+    datasets = in_table_order(present)
     seeds = sorted({r["seed"] for r in ran})
     fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 2.8 * len(datasets) + 0.6), squeeze=False,
                              sharex="row")
@@ -135,7 +136,7 @@ def plot_rounds(runs, profile):
             row[2].text(0.5, 0.5, "no complete set\nin any round", ha="center", va="center",
                         transform=row[2].transAxes, fontsize=9, color="0.4")
         for ax, what in zip(row, ("accuracy (%)", "pseudo-label coverage (% of points)", "pseudo-label precision (%)")):
-            ax.set_title(f"{display_name(dataset)}: {what}", fontsize=9)
+            ax.set_title(f"{title(dataset)}: {what}", fontsize=9)
             ax.set_xlabel("round")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
@@ -161,7 +162,7 @@ def plot_precision_coverage(runs, profile):
             if points:
                 cov, prec = zip(*points)
                 ax.scatter(cov, prec, color=f"C{d}", marker="os"[m], alpha=0.7,
-                           label=f"{display_name(dataset)} {method.replace('kingdra-', '')}")
+                           label=f"{title(dataset)} {method.replace('kingdra-', '')}")
     ax.set_xlabel("coverage (% of points pseudo-labelled)")
     ax.set_ylabel("precision (%)")
     ax.grid(alpha=0.3)
@@ -195,7 +196,7 @@ def plot_training(runs, dataset):
         if dataset in paper.ACCURACY[method]:
             ax.axhline(float(paper.ACCURACY[method][dataset].split()[0]), color=color, linewidth=0.8,
                        linestyle=(0, (6, 3)), alpha=0.6, label=f"{METHODS[method].label} (paper)")
-    if dataset in paper.DATASET_NAMES:  # the released settings' members x epochs, from the paper profile
+    if dataset in TABLE_DATASETS:  # the released settings' members x epochs, from the paper profile
         ax.axvline(budget.member_epochs(load_config(dataset, "paper").params), color="0.4", linewidth=0.8, linestyle=":",
                    label="the paper's Kingdra training (members x epochs)")
     handles, labels = ax.get_legend_handles_labels()
@@ -206,7 +207,7 @@ def plot_training(runs, dataset):
     ax.set_xlabel("training spent (member-epochs: members x epochs so far)")
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.set_title(f"{display_name(dataset)}: accuracy against training spent ({NOT_IN_PAPER})", fontsize=9)
+    ax.set_title(f"{title(dataset)}: accuracy against training spent ({NOT_IN_PAPER})", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -226,16 +227,16 @@ def build(runs, out_dir, images=dataset_images) -> list[Path]:
         save(plot_training(runs, dataset), f"accuracy_vs_training_{dataset}.png")
     for profile in profiles_of(runs):
         mine = [r for r in runs if r["profile"] == profile]
-        for dataset in GRID_DATASETS:
+        for dataset in [d for d, entry in DATASETS.items() if entry.image_shape]:
             candidates = sorted((r for r in mine if r["dataset"] == dataset and r["method"] == "kingdra-ladder-im"),
                                 key=lambda r: r["seed"])
             if not candidates:
                 continue
             run = candidates[0]
             pictures, y = images(dataset)
-            title = (f"{display_name(dataset)}: {run['label']}, profile `{profile}`, seed {run['seed']}, "
-                     f"accuracy {100 * run['metrics']['accuracy']:.1f}%")
-            grid = plot_cluster_grid(pictures, decode_labels(run["labels"]), y, run["data"]["class_names"], title,
+            caption = (f"{title(dataset)}: {run['label']}, profile `{profile}`, seed {run['seed']}, "
+                       f"accuracy {100 * run['metrics']['accuracy']:.1f}%")
+            grid = plot_cluster_grid(pictures, decode_labels(run["labels"]), y, run["data"]["class_names"], caption,
                                      seed=run["seed"])
             save(grid, f"{dataset}_clusters_{profile}.png")
         if any(r["method"] in KINGDRA_METHODS and len(r["history"]) > 1 for r in mine):

@@ -20,5 +20,3 @@ ACCURACY = {
     "kingdra-ladder-im": {"mnist": "98.5 (0.4)", "stl10": "95.1 (0.1)", "cifar10": "54.6 (0.9)",
                           "reuters10k": "70.5 (2.0)", "20news": "43.9 (1.4)"},
 }
-# The paper's column order and names.
-DATASET_NAMES = {"mnist": "MNIST", "stl10": "STL", "cifar10": "CIFAR10", "reuters10k": "Reuters", "20news": "20news"}

@@ -36,8 +36,12 @@ from .config import CONFIG_DIR, load_config
 from .methods import METHODS, agglomerative, check_method, estimator_params, kmeans
 
 
+def run_name(dataset, method, profile, seed) -> str:
+    return f"{dataset}__{method}__{profile}__seed{seed}.json"
+
+
 def run_path(runs_dir, dataset, method, profile, seed) -> Path:
-    return Path(runs_dir) / f"{dataset}__{method}__{profile}__seed{seed}.json"
+    return Path(runs_dir) / run_name(dataset, method, profile, seed)
 
 
 def encode_labels(labels) -> str:
@@ -56,12 +60,11 @@ def decode_labels(text: str) -> np.ndarray:
 DATA_FIELDS = ("source", "fidelity", "features", "extractor", "version")  # of DatasetInfo: what the data was
 
 
-def stale_reason(path, config, method, data_info=None, commit=None) -> str | None:
-    """Why an existing run file no longer answers for its profile, or None when it can be reused:
-    its settings differ from the profile's; its data source or features differ from `data_info`
-    (when the data is at hand); it ran at a commit other than `commit` (only when one is given:
-    a code change alone reruns nothing unless asked to, `--rerun-other-commits`)."""
-    run = json.loads(Path(path).read_text())
+def stale_reason(run, config, method, data_info=None, commit=None) -> str | None:
+    """Why an existing run (its parsed file) no longer answers for its profile, or None when it can be
+    reused: its settings differ from the profile's; its data source or features differ from
+    `data_info` (when the data is at hand); it ran at a commit other than `commit` (only when one is
+    given: a code change alone reruns nothing unless asked to, `--rerun-other-commits`)."""
     ran = run["config"]
     now = {"estimator": None if check_method(method).overrides is None else estimator_params(method, config.params),
            "baseline": config.baseline}
@@ -75,34 +78,30 @@ def stale_reason(path, config, method, data_info=None, commit=None) -> str | Non
         if differ:
             reasons.append(f"its data's {', '.join(differ)} differ from the data here "
                            f"(version {run.get('data', {}).get('version')!r}, now {current['version']!r})")
-    ran_at = run.get("environment", {}).get("git", {}).get("commit")
+    ran_at = ran_at_commit(run)
     if commit is not None and ran_at != commit:
         reasons.append(f"it ran at commit {str(ran_at)[:10]}, the code is at {commit[:10]}")
     return "; ".join(reasons) or None
 
 
-def other_commits(runs_dir, config, methods, seeds, commit) -> int:
-    """How many of these existing run files ran at another commit than `commit`."""
-    paths = [run_path(runs_dir, config.dataset, m, config.profile, s) for s in seeds for m in methods]
-    return sum(json.loads(p.read_text()).get("environment", {}).get("git", {}).get("commit") != commit
-               for p in paths if p.exists())
+def ran_at_commit(run) -> str | None:
+    return run.get("environment", {}).get("git", {}).get("commit")
+
+
+def existing_runs(runs_dir, config, methods, seeds) -> dict:
+    """{(seed, method): parsed run file} of the runs already made, each file read once."""
+    paths = {(s, m): run_path(runs_dir, config.dataset, m, config.profile, s) for s in seeds for m in methods}
+    return {key: json.loads(path.read_text()) for key, path in paths.items() if path.exists()}
 
 
 def checkpoint_dir(dataset, method, profile, seed, root=None) -> Path:
     root = Path(root) if root is not None else cache_root() / "replicate" / "checkpoints"
-    return root / f"{dataset}__{method}__{profile}__seed{seed}"
+    return root / run_name(dataset, method, profile, seed).removesuffix(".json")
 
 
-def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None, commit=None, command=None) -> Path:
-    """Run one cell for one seed and write its run file; an existing file is kept as it is unless
-    `stale_reason` finds it stale, when the run is made again."""
+def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None, command=None) -> Path:
+    """Run one cell for one seed and write its run file (over a stale one, if any)."""
     path = run_path(runs_dir, config.dataset, method, config.profile, seed)
-    if path.exists():
-        reason = stale_reason(path, config, method, data[2], commit)
-        if reason is None:
-            print(f"skip {path.name}: already run", flush=True)
-            return path
-        print(f"rerun {path.name}: {reason}", flush=True)
     record = make_record(config, method, seed, data, env, command=command)
     write_record(path, record)
     remove_checkpoint(config, method, seed)
@@ -164,9 +163,20 @@ def write_record(path, record) -> None:
         tmp.write(json.dumps(record, indent=1).encode())
 
 
-def needs_run(runs_dir, config, method, seed, data_info=None, commit=None) -> bool:
-    path = run_path(runs_dir, config.dataset, method, config.profile, seed)
-    return not path.exists() or stale_reason(path, config, method, data_info, commit) is not None
+def to_run(existing, config, methods, seeds, data_info=None, commit=None, say=False) -> list:
+    """The (seed, method) pairs without a run file or with a stale one; with `say`, print why each
+    stale one reruns."""
+    todo = []
+    for seed in seeds:
+        for method in methods:
+            if (seed, method) in existing:
+                reason = stale_reason(existing[seed, method], config, method, data_info, commit)
+                if reason is None:
+                    continue
+                if say:
+                    print(f"rerun {run_name(config.dataset, method, config.profile, seed)}: {reason}", flush=True)
+            todo.append((seed, method))
+    return todo
 
 
 def estimated_seconds(config, method, data) -> float:
@@ -211,13 +221,12 @@ def main(argv=None) -> int:
     configs = [load_config(name, args.profile, args.config_dir) for name in datasets]  # all checked before any run
     env, total, sweep = None, 0.0, []
     for config in configs:
-        older = other_commits(args.runs_dir, config, methods, args.seed, head) if head and not rerun_at else 0
+        existing = existing_runs(args.runs_dir, config, methods, args.seed)
+        older = sum(ran_at_commit(r) != head for r in existing.values()) if head and not rerun_at else 0
         if older:
             print(f"{config.dataset}: {older} run files were made at another commit than {head[:10]}; kept "
                   "(--rerun-other-commits redoes them)", flush=True)
-        todo = [(seed, m) for seed in args.seed for m in methods
-                if needs_run(args.runs_dir, config, m, seed, commit=rerun_at)]
-        if not todo:
+        if not to_run(existing, config, methods, args.seed, commit=rerun_at):
             print(f"{config.dataset}: every run exists", flush=True)
             continue
         try:
@@ -230,8 +239,7 @@ def main(argv=None) -> int:
             print(f"{config.dataset}: skipped, its data is not here ({str(err).splitlines()[0]})", flush=True)
             continue
         # With the data at hand, a run made from other data (source, features, version) is stale too.
-        todo = [(seed, m) for seed in args.seed for m in methods
-                if needs_run(args.runs_dir, config, m, seed, data[2], rerun_at)]
+        todo = to_run(existing, config, methods, args.seed, data[2], rerun_at, say=True)
         cost = sum(estimated_seconds(config, m, data) for _, m in todo)
         total += cost
         print(f"{config.dataset}: {len(todo)} runs missing, estimated {cost / 3600:.2f} h on a 2-core CPU "
@@ -243,7 +251,7 @@ def main(argv=None) -> int:
             continue
         env = env or environment.describe()
         for seed, method in todo:
-            run_one(config, method, seed, data, args.runs_dir, env, rerun_at, command)
+            run_one(config, method, seed, data, args.runs_dir, env, command)
     if args.plan:
         print(f"estimated total {total / 3600:.2f} h", flush=True)
         return 0

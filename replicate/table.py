@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paper
+from kingdra.datasets import DATASETS, TABLE_DATASETS, title
 from kingdra.datasets.base import atomic_file
+
+from . import paper
 
 from .environment import RESULTS_DIR, RUNS_DIR, hardware_label
 from .methods import METHODS
@@ -65,14 +67,15 @@ def profiles_of(runs) -> list[str]:
     return [p for p in PROFILE_ORDER if p in found] + sorted(found - set(PROFILE_ORDER))
 
 
+def in_table_order(datasets) -> list[str]:
+    """The registry's order (the paper's datasets first, in its column order), then any others by name."""
+    datasets = set(datasets)
+    return [d for d in DATASETS if d in datasets] + sorted(datasets - set(DATASETS))
+
+
 def datasets_of(runs, profile) -> list[str]:
-    """The paper's five, in its order, then any other dataset this profile ran."""
-    extra = sorted({r["dataset"] for r in runs if r["profile"] == profile} - set(paper.DATASET_NAMES))
-    return [*paper.DATASET_NAMES, *extra]
-
-
-def display_name(dataset) -> str:
-    return paper.DATASET_NAMES.get(dataset, dataset)
+    """The table's columns for a profile: the datasets it has run files of."""
+    return in_table_order(r["dataset"] for r in runs if r["profile"] == profile)
 
 
 def summary(values):
@@ -112,7 +115,7 @@ def _profile_section(profile, runs, table):
         return table.get((profile, dataset, method), {}).get(metric, [])
 
     lines = [f"## Profile `{profile}`", "", f"### Accuracy (%), mean (std) over seeds — profile `{profile}`", ""]
-    header = ["Method"] + [h for d in datasets for h in (display_name(d), f"{display_name(d)} (paper)")]
+    header = ["Method"] + [h for d in datasets for h in (title(d), f"{title(d)} (paper)")]
     # A cell whose runs departed from the method as published (AC on a subsample) carries a dagger.
     marked = {(r["dataset"], r["method"]) for r in runs if r["config"]["details"].get("note")}
     # A Kingdra cell some of whose seeds never found a pseudo-label set measures only its ensemble.
@@ -127,7 +130,7 @@ def _profile_section(profile, runs, table):
               "std: sample std (n-1) over seeds."
               + (" ‡k: k seeds of the cell trained on no pseudo-labels in any round." if unlabelled else "")]
     lines += ["", f"### NMI and ARI (%), mean (std) over seeds — profile `{profile}`", ""]
-    header = ["Method"] + [f"{display_name(d)} {metric}" for d in datasets for metric in ("NMI", "ARI")]
+    header = ["Method"] + [f"{title(d)} {metric}" for d in datasets for metric in ("NMI", "ARI")]
     rows = [[m.label] + [format_cell(get(d, key, metric), n_expected) for d in datasets for metric in ("nmi", "ari")]
             for key, m in METHODS.items()]
     lines += _markdown_table(header, rows)
@@ -136,7 +139,7 @@ def _profile_section(profile, runs, table):
         lines += ["", f"### Combining the members: accuracy (%) under each rule — profile `{profile}`", "",
                   "The headline accuracy uses `aligned` (each member's cluster ids matched to member 0's before "
                   "averaging); `released` is the released code's rule (docs/paper.md §4).", ""]
-        header = ["Method"] + [f"{display_name(d)} {rule}" for d in datasets for rule in ("released", "aligned")]
+        header = ["Method"] + [f"{title(d)} {rule}" for d in datasets for rule in ("released", "aligned")]
         rows = [[METHODS[key].label] + [format_cell(get(d, key, f"accuracy_{rule}"), n_expected)
                                         for d in datasets for rule in ("released", "aligned")] for key in ensembles]
         lines += _markdown_table(header, rows)
@@ -155,15 +158,16 @@ def _provenance(profile, runs, datasets, seeds):
         f"- Keras backend: {', '.join(sorted({e['keras_backend'] for e in envs}))}; "
         f"git commit: {', '.join(commits)}",
         f"- Wall time: {sum(wall.values()) / 3600:.2f} h in all ("
-        + ", ".join(f"{display_name(d)} {s / 3600:.2f} h" for d, s in wall.items() if s) + ")",
+        + ", ".join(f"{title(d)} {s / 3600:.2f} h" for d, s in wall.items() if s) + ")",
     ]
+    not_run = [title(d) for d in TABLE_DATASETS if d not in datasets]
+    if not_run:
+        lines.append(f"- Not run under this profile: {', '.join(not_run)} (no run files; `make data` says what "
+                     "their data needs)")
     for dataset in datasets:
         ran = [r for r in runs if r["dataset"] == dataset]
-        if not ran:
-            lines.append(f"- {display_name(dataset)}: not run ({NOT_RUN})")
-            continue
         data = ran[0]["data"]
-        lines.append(f"- {display_name(dataset)}: {data['shape'][0]} x {data['shape'][1]}, "
+        lines.append(f"- {title(dataset)}: {data['shape'][0]} x {data['shape'][1]}, "
                      f"{data['features']}; fidelity: {data['fidelity']}. {ran[0]['config']['notes']}")
         lines += sorted({f"  - † {r['label']}: {r['config']['details']['note']}" for r in ran
                          if r["config"]["details"].get("note")})

@@ -3,7 +3,7 @@
     python tests/kill_at.py POINT [replicate.run arguments]
 
 POINT is where the process dies, as a power cut or the OOM killer would stop it:
-  mid-round-1       at the 10th training batch after round 0 (round 0 of the tiny profile is one epoch)
+  mid-round-1       at the 10th training batch after the round-0 checkpoint is saved
   checkpoint-write  halfway through writing the first checkpoint this process saves
   before-run-file   after the last round's checkpoint, before the run file is written
 """
@@ -19,22 +19,26 @@ import numpy as np  # noqa: E402
 from kingdra import cluster  # noqa: E402
 from replicate import run  # noqa: E402
 
-BATCHES_PER_EPOCH = 1797 // 64  # digits at the tiny profile's batch size
-
-
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def kill_mid_round_1():
-    fetched, get = [0], cluster.EpochBatches.__getitem__
+    """Counts batches only once a checkpoint exists, so the point needs no knowledge of the data size."""
+    fetched, get, save = [None], cluster.EpochBatches.__getitem__, cluster.KingdraCluster._save_checkpoint
+
+    def save_then_count(self, state):
+        save(self, state)
+        fetched[0] = 0 if fetched[0] is None else fetched[0]
 
     def getitem(self, b):
-        fetched[0] += 1
-        if fetched[0] == BATCHES_PER_EPOCH + 10:
-            die()
+        if fetched[0] is not None:
+            fetched[0] += 1
+            if fetched[0] == 10:
+                die()
         return get(self, b)
 
+    cluster.KingdraCluster._save_checkpoint = save_then_count
     cluster.EpochBatches.__getitem__ = getitem
 
 

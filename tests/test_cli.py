@@ -44,6 +44,8 @@ def test_bad_settings_get_the_estimators_message(blobs, tmp_path):
     np.save(tmp_path / "x.npy", blobs[0])
     with pytest.raises(SystemExit, match=r"error: lr must be a finite number in \(0, inf\), got -1.0"):
         main(["fit", str(tmp_path / "x.npy"), *SMALL, "--lr", "-1", "-o", str(tmp_path / "out.npy")])
+    with pytest.raises(SystemExit, match=r"error: loss_params\['mu'\] must be a finite number, got nan"):
+        main(["fit", str(tmp_path / "x.npy"), *SMALL, "--mu", "nan", "-o", str(tmp_path / "out.npy")])
 
 
 def test_a_folder_of_images_is_read_as_a_matrix(tmp_path):

@@ -95,7 +95,8 @@ def test_training_loss_matches_the_spec(last_layer_bn):
     # network draws it: (members, 2 passes, batch, units).
     noise = [(0.3 * rng.normal(size=(members, 2, batch, w))).astype("float32") for w in WIDTHS]
     net = FixedNoiseLadder(noise, input_dim=WIDTHS[0], n_clusters=WIDTHS[-1], hidden_sizes=WIDTHS[1:-1],
-                           seeds=[1, 2], last_layer_bn=last_layer_bn, mu=MU, denoise_weights=LAMBDAS)
+                           seeds=[1, 2], last_layer_bn=last_layer_bn, loss_params={"mu": MU},
+                           denoise_weights=LAMBDAS)
     for v in net.trainable_variables:
         v.assign((rng.normal(size=v.shape) * 0.5).astype("float32"))
     net.set_loss_weights(**WEIGHTS)

@@ -84,3 +84,39 @@ def test_im_rewards_confident_balanced_predictions():
     bad = float(ops.convert_to_numpy(losses.information_maximisation(collapsed)))
     assert good == pytest.approx(-4.0 * np.log(4), abs=1e-3)
     assert bad > good + 5
+
+
+# ----------------------------------------------------------------- the clustering-loss registry
+def test_loss_params_default_to_the_paper_and_bind_into_the_loss(data):
+    assert losses.check_loss_params("im") == {"mu": 4.0}
+    assert losses.check_loss_params("im", {"mu": 2}) == {"mu": 2.0}
+    assert losses.check_loss_params("dot", {"mu": 2.0}) == {}  # IM's setting: the dot loss ignores it
+    bound = ops.convert_to_numpy(losses.clustering_loss("im", {"mu": 0.5})(data["logits"]))
+    np.testing.assert_allclose(bound, [ref_im(data["logits"][m], 0.5) for m in range(3)], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss, params, match", [
+    ("kmeans", None, r"loss must be one of \['dot', 'im'\], got 'kmeans'"),
+    ("im", {"nu": 1.0}, r"no clustering loss takes 'nu'; the settings are 'mu' \(im\)"),
+    ("im", {"mu": float("nan")}, r"loss_params\['mu'\] must be a finite number, got nan"),
+    ("im", {"mu": True}, "must be a finite number"),
+    ("im", [("mu", 4.0)], "loss_params must be a dict"),
+])
+def test_bad_loss_settings_name_the_choices(loss, params, match):
+    with pytest.raises(ValueError, match=match):
+        losses.check_loss_params(loss, params)
+
+
+def test_the_ladder_trains_with_the_registered_loss_and_its_settings(data):
+    from kingdra.ladder import LadderNetwork
+
+    net = LadderNetwork(12, 5, hidden_sizes=(8,), seeds=(0,), loss="im", loss_params={"mu": 1.5},
+                        denoise_weights=(1.0, 1.0, 1.0))
+    assert net.get_config()["loss_params"] == {"mu": 1.5}
+    from kingdra.cluster import KingdraCluster
+
+    built = KingdraCluster(members=2, layer_sizes=(8,), denoise_weights=(1.0, 1.0, 1.0), loss_params={"mu": 1.5},
+                           ensemble="sequential")._build_networks(12)
+    assert [n.loss_params for n in built] == [{"mu": 1.5}] * 2
+    value = ops.convert_to_numpy(net._cluster_loss(data["logits"]))
+    np.testing.assert_allclose(value, [ref_im(data["logits"][m], 1.5) for m in range(3)], rtol=1e-4, atol=1e-5)

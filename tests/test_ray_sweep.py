@@ -66,14 +66,14 @@ def comparable(path):
 def test_a_sweep_through_ray_writes_the_sequential_run_files(cluster, configs, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KINGDRA_CACHE_DIR", str(tmp_path / "cache"))
     todo = [(*configs[name, "sweep"][:1], method, seed, configs[name, "sweep"][1])
-            for name in ("digits", "digits-b") for method in ("kmeans", "ladder-im") for seed in (0, 1)]
+            for name in ("digits", "digits-b") for method in ("kmeans", "ladder-im") for seed in (0,)]
     sequential(configs["dir"], tmp_path / "sequential", "--dataset", "digits", "digits-b", "--method", "kmeans",
-               "ladder-im", "--profile", "sweep", "--seed", "0", "1")
+               "ladder-im", "--profile", "sweep", "--seed", "0")
     assert ray_sweep.run_sweep(todo, tmp_path / "ray", checkpoint_root=tmp_path / "checkpoints") == []
     out = capsys.readouterr().out
-    assert "[8 done, 0 running, 0 left]" in out and "done digits-b | Ladder-IM | seed 1: accuracy" in out
+    assert "[4 done, 0 running, 0 left]" in out and "done digits-b | Ladder-IM | seed 0: accuracy" in out
     names = sorted(p.name for p in (tmp_path / "sequential").glob("*.json"))
-    assert len(names) == 8 and names == sorted(p.name for p in (tmp_path / "ray").glob("*.json"))
+    assert len(names) == 4 and names == sorted(p.name for p in (tmp_path / "ray").glob("*.json"))
     for name in names:
         assert comparable(tmp_path / "ray" / name) == comparable(tmp_path / "sequential" / name), name
 

@@ -71,6 +71,8 @@ def full_profile(**changes):
         ({"cpu": full_profile()}, {"loader": "mnist2"}, "unknown loader"),
         ({"cpu": full_profile(lr=-1)}, {}, r"toy.json profile 'cpu': lr must be a finite number in \(0, inf\)"),
         ({"cpu": full_profile(thresh=1.5)}, {}, r"toy.json profile 'cpu': thresh must be"),
+        ({"cpu": full_profile(loss_params={"nu": 1})}, {}, r"toy.json profile 'cpu': loss_params: no clustering loss "
+                                                          "takes 'nu'"),
     ],
 )
 def test_bad_configs_are_rejected_with_the_fix(tmp_path, profiles, top, match):
@@ -83,6 +85,14 @@ def test_unknown_dataset_or_profile_names_the_choices(tmp_path):
         config.load_config("mnist2", "cpu")
     with pytest.raises(ValueError, match=r"no profile 'gpu'; choose one of \['cpu', 'cpu-long', 'paper', 'tiny'\]"):
         config.load_config("mnist", "gpu")
+
+
+def test_a_profile_sets_the_losses_own_parameters_for_every_row(tmp_path):
+    cfg = config.load_config("toy", "cpu", write_config(tmp_path, {"cpu": full_profile(loss_params={"mu": 2.0})}))
+    for method in ("kingdra-ladder-im", "ladder-dot"):  # IM's mu: the dot rows take the same dict and ignore it
+        model = KingdraCluster(**estimator_params(method, cfg.params))
+        model.check_params()
+        assert model.loss_params == {"mu": 2.0}
 
 
 def test_rows_without_rounds_train_as_long_as_a_kingdra_member():
@@ -130,10 +140,12 @@ def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
     fake_run(tmp_path, "mnist", "kmeans", "cpu", 0, 0.5)
     fake_run(tmp_path, "mnist", "ac", "cpu", 0, 0.6, details={"note": "fitted on a subsample"})
     fake_run(tmp_path, "digits", "kmeans", "tiny", 0, 0.8)
+    fake_run(tmp_path, "aaa-own", "kmeans", "tiny", 0, 0.7)  # a dataset outside the registry
     markdown = table.render_markdown(table.load_runs(tmp_path))
 
     header, rows = table_rows(markdown, "### Accuracy (%), mean (std) over seeds — profile `cpu`")
-    assert header[:3] == ["Method", "MNIST", "MNIST (paper)"] and "20news (paper)" in header
+    assert header == ["Method", "MNIST", "MNIST (paper)"]  # the columns of the runs present
+    assert "- Not run under this profile: STL, CIFAR10, Reuters, 20news" in markdown
     assert rows["Kingdra-Ladder-IM"]["MNIST"] == "93.0 (3.6)"  # sample std of 90, 92, 97
     assert rows["Kingdra-Ladder-Dot"]["MNIST"] == "50.0 (0.0) ‡2"  # seeds 1 and 2 never found a pseudo-label set
     assert "‡k: k seeds of the cell trained on no pseudo-labels in any round" in markdown
@@ -142,20 +154,20 @@ def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
     assert rows["K-means"]["MNIST"] == "50.0 [n=1]"
     assert rows["AC"]["MNIST"] == "60.0 [n=1] †" and "  - † AC: fitted on a subsample" in markdown
     assert rows["Ladder-IM"]["MNIST"] == "—" and rows["Ladder-IM"]["MNIST (paper)"] == "95.0 (2.8)"
-    assert rows["Kingdra-Ladder-IM"]["CIFAR10"] == "—" and "digits" not in header  # digits ran under tiny only
     _, scores = table_rows(markdown, "### NMI and ARI (%), mean (std) over seeds — profile `cpu`")
     assert scores["Kingdra-Ladder-IM"]["MNIST NMI"] == "50.0 (0.0)" and scores["Ladder-Dot"]["MNIST ARI"] == "—"
     _, rules = table_rows(markdown, "### Combining the members: accuracy (%) under each rule — profile `cpu`")
     assert rules["Kingdra-Ladder-IM"]["MNIST released"] == "83.0 (3.6)"
     header, rows = table_rows(markdown, "### Accuracy (%), mean (std) over seeds — profile `tiny`")
-    assert header[-2:] == ["digits", "digits (paper)"] and rows["K-means"]["digits (paper)"] == "—"
+    assert header[1:] == ["digits", "digits (paper)", "aaa-own", "aaa-own (paper)"]  # registry order, then by name
+    assert rows["K-means"]["digits (paper)"] == "—" and rows["K-means"]["aaa-own"] == "70.0"
     assert "- Wall time: 4.00 h in all (MNIST 4.00 h)" in markdown  # 8 runs of 1800 s
     assert "- Hardware: Test CPU, 2 cores, no accelerator" in markdown and "- Seeds: 0, 1, 2" in markdown
 
     csv_lines = table.render_csv(table.load_runs(tmp_path)).splitlines()
     assert csv_lines[0].endswith("paper_accuracy_percent")
     assert "cpu,mnist,kingdra-ladder-im,accuracy,93.00,3.61,3,0 1 2,5400.0,98.5 (0.4)" in csv_lines
-    assert "cpu,cifar10,kingdra-ladder-im,accuracy,,,0,,0.0,54.6 (0.9)" in csv_lines
+    assert "cpu,mnist,ladder-im,accuracy,,,0,,0.0,95.0 (2.8)" in csv_lines  # a row not run keeps its line
 
 
 def test_table_without_runs_says_what_to_run(tmp_path):

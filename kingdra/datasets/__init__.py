@@ -7,41 +7,71 @@
 Raw files are looked for in `data_dir` (argument, else $KINGDRA_DATA_DIR, else
 ~/.cache/kingdra/data) and downloaded there when absent; built matrices are cached under
 $KINGDRA_CACHE_DIR (default ~/.cache/kingdra).
+
+`DATASETS` is the one registry of datasets: the loader, `make data`, the runner, the table and the
+figures all read it. A new dataset is a loader module, one entry below and one
+`replicate/configs/<name>.json`; its table column and figures follow from its run files.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+from typing import Callable
 
 from . import cifar10, digits, mnist, newsgroups, reuters10k, stl10
 from .base import DatasetInfo, as_matrix
 from .features import DEFAULT_EXTRACTOR, EXTRACTORS
 from .image_folder import load_image_folder
 
-LOADERS = {
-    "mnist": mnist.load,
-    "cifar10": cifar10.load,
-    "stl10": stl10.load,
-    "reuters10k": reuters10k.load,
-    "20news": newsgroups.load,
-    "20news-unscaled": functools.partial(newsgroups.load, scaled=False),  # the l2 rows; see newsgroups.py
-    "digits": digits.load,
-}
-IMAGE_DATASETS = ("cifar10", "stl10")
-TABLE_DATASETS = ("mnist", "stl10", "cifar10", "reuters10k", "20news")  # the paper's Table 1 columns
 
-__all__ = ["DEFAULT_EXTRACTOR", "EXTRACTORS", "LOADERS", "TABLE_DATASETS", "DatasetInfo", "load", "load_image_folder"]
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """What the code needs to know of one dataset."""
+
+    load: Callable  # (data_dir[, extractor=]) -> (X, y, DatasetInfo)
+    title: str  # its name in tables and figures (the paper's, for the paper's datasets)
+    image_shape: tuple | None = None  # one sample's raw pixels, (H, W) or (H, W, C): cluster grids; None: not images
+    extracted: bool = False  # images clustered as CNN features: `load` takes extractor= (None: raw pixels)
+    in_paper: bool = False  # a column of the paper's Table 1 (`make table1` runs these)
+
+
+DATASETS = {  # the paper's datasets first, in its column order
+    "mnist": Dataset(mnist.load, "MNIST", image_shape=(28, 28), in_paper=True),
+    "stl10": Dataset(stl10.load, "STL", image_shape=(96, 96, 3), extracted=True, in_paper=True),
+    "cifar10": Dataset(cifar10.load, "CIFAR10", image_shape=(32, 32, 3), extracted=True, in_paper=True),
+    "reuters10k": Dataset(reuters10k.load, "Reuters", in_paper=True),
+    "20news": Dataset(newsgroups.load, "20news", in_paper=True),
+    # the l2-normalised rows without the released scaling; see newsgroups.py
+    "20news-unscaled": Dataset(functools.partial(newsgroups.load, scaled=False), "20news (unscaled)"),
+    "digits": Dataset(digits.load, "digits", image_shape=(8, 8)),
+}
+TABLE_DATASETS = tuple(name for name, d in DATASETS.items() if d.in_paper)
+
+__all__ = ["DATASETS", "DEFAULT_EXTRACTOR", "EXTRACTORS", "TABLE_DATASETS", "Dataset", "DatasetInfo", "check_dataset",
+           "load", "load_image_folder", "title"]
+
+
+def check_dataset(name: str) -> Dataset:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def title(name: str) -> str:
+    """A dataset's name in tables and figures; a name outside the registry stays as it is."""
+    return DATASETS[name].title if name in DATASETS else name
 
 
 def load(name: str, data_dir=None, extractor: str | None = DEFAULT_EXTRACTOR):
-    """X (float32, n x d), y (int64, n) and a DatasetInfo for one of `LOADERS`.
+    """X (float32, n x d), y (int64, n) and a DatasetInfo for one of `DATASETS`.
 
     `extractor` applies to the image datasets (cifar10, stl10): "resnet50" (the paper's),
     "efficientnet-lite0" (the substitute, recorded as such in the info) or None for raw pixels.
     """
-    if name not in LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}")
-    if name in IMAGE_DATASETS:
-        return as_matrix(*LOADERS[name](data_dir, extractor=extractor))
+    dataset = check_dataset(name)
+    if dataset.extracted:
+        return as_matrix(*dataset.load(data_dir, extractor=extractor))
     if extractor != DEFAULT_EXTRACTOR:
-        raise ValueError(f"extractor= applies to the image datasets {IMAGE_DATASETS} only, not {name!r}")
-    return as_matrix(*LOADERS[name](data_dir))
+        extracted = [n for n, d in DATASETS.items() if d.extracted]
+        raise ValueError(f"extractor= applies to the image datasets {extracted} only, not {name!r}")
+    return as_matrix(*dataset.load(data_dir))

@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 
-from . import EXTRACTORS, IMAGE_DATASETS, TABLE_DATASETS, load
+from . import EXTRACTORS, TABLE_DATASETS, check_dataset, load
 from .base import cache_root, data_dir
 
 
@@ -19,7 +19,7 @@ def main(argv=None) -> int:
     print(f"data directory: {data_dir()}\ncache: {cache_root() / 'features'}")
     missing, failed = [], []
     for name in names:
-        for extractor in EXTRACTORS if name in IMAGE_DATASETS else [None]:
+        for extractor in EXTRACTORS if check_dataset(name).extracted else [None]:
             label = f"{name} [{extractor}]" if extractor else name
             options = {"extractor": extractor} if extractor else {}
             start = time.perf_counter()
