@@ -273,7 +273,8 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                              "flatten images first, e.g. X.reshape(len(X), -1)")
         if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
             raise ValueError(f"X must be real-valued, got dtype {X.dtype}")
-        X32 = X.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # overflow becomes inf, reported below with its fix
+            X32 = X.astype(np.float32, copy=False)
         if not np.isfinite(X32).all():  # one pass over the data; the cause is looked for only on failure
             if not np.isfinite(X).all():
                 raise ValueError("X contains NaN or infinity; impute or drop those rows first")
