@@ -162,8 +162,7 @@ def _provenance(profile, runs, datasets, seeds):
     ]
     not_run = [title(d) for d in TABLE_DATASETS if d not in datasets]
     if not_run:
-        lines.append(f"- Not run under this profile: {', '.join(not_run)} (no run files; `make data` says what "
-                     "their data needs)")
+        lines.append(f"- Not run under this profile: {', '.join(not_run)} (no run files)")
     for dataset in datasets:
         ran = [r for r in runs if r["dataset"] == dataset]
         data = ran[0]["data"]
