@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from kingdra.datasets import DATASETS, TABLE_DATASETS, title
+from kingdra.datasets import DATASETS, TABLE_DATASETS, load, title
 
 from . import budget, paper
 from .config import load_config
@@ -100,8 +100,6 @@ def plot_cluster_grid(images, labels, y, class_names, caption, seed=0):
 def dataset_images(dataset):
     """The dataset's raw images in [0, 1] and its classes, in the loaders' order (the order the
     run files' labels follow)."""
-    from kingdra.datasets import load
-
     kwargs = {"extractor": None} if DATASETS[dataset].extracted else {}
     X, y, _ = load(dataset, **kwargs)
     images = X.reshape(len(X), *DATASETS[dataset].image_shape)
