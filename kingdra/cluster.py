@@ -24,6 +24,10 @@ PREDICT_CHUNK = 16 * PREDICT_BATCH  # member-rows per predict call; whole batche
 # Training steps per call into the backend: Keras's per-step bookkeeping (callbacks, logs) cost
 # ~4 ms of a ~30 ms step on a 2-core CPU; 8 steps per call measured 13 % faster, 32 no better.
 STEPS_PER_EXECUTION = 16
+# feed_order="permuted": one permutation of the rows for every run, seed and member, as a dataset's
+# own file order would be; a constant, not the run's seed, so that seeds differ only as in the release.
+FEED_PERMUTATION_SEED = 0
+FEED_ORDERS = ("shuffle", "given", "permuted")
 
 
 def _seeded_rng(*keys):
@@ -86,7 +90,8 @@ def has_accelerator():
 
 class KingdraCluster(ClusterMixin, BaseEstimator):
     """Unsupervised clustering with an ensemble of ladder networks and pseudo-labels
-    (Gupta et al., ICLR 2020). Defaults are the authors' released MNIST settings.
+    (Gupta et al., ICLR 2020). Defaults are the authors' released MNIST settings, except
+    `feed_order` (see there).
 
     Parameters
     ----------
@@ -109,6 +114,16 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
     lr, batch_size : Adam learning rate and batch size.
     common_mapping : map the pseudo-labels into member 0's label space for every member (so
         their probabilities can be averaged) instead of each member's own.
+    feed_order : the order in which rounds without pseudo-labels (round 0, and later rounds until a
+        complete set is found) see the rows. "shuffle" (the default) draws a new permutation every
+        epoch for every member; "given" feeds X in its row order every epoch, the same for every
+        member, as the release does (its `shuffle=False`); "permuted" feeds one fixed permutation
+        of the rows instead, for data whose row order is an artifact (sorted by class).
+        Rounds with pseudo-labels always reshuffle (the release's `shuffle=True`). The release's
+        MNIST numbers depend on its file order (docs/paper.md §7): batches of 64 consecutive
+        MNIST images hold few writers, so IM's per-batch balance term can only be met by
+        separating digits. The default shuffles because a user's rows may be sorted by class, and
+        a batch of one class is what no ordered feed of the release ever held.
     layer_sizes : hidden widths; the top layer has n_clusters units.
     loss : the clustering loss, a name of `kingdra.losses.CLUSTERING_LOSSES`: "im" (information
         maximisation) or "dot" (pairwise dot product).
@@ -156,6 +171,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         lr=0.002,
         batch_size=64,
         common_mapping=True,
+        feed_order="shuffle",
         layer_sizes=(1200, 1200),
         loss="im",
         loss_params=None,
@@ -185,6 +201,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         self.lr = lr
         self.batch_size = batch_size
         self.common_mapping = common_mapping
+        self.feed_order = feed_order
         self.layer_sizes = layer_sizes
         self.loss = loss
         self.loss_params = loss_params
@@ -256,6 +273,8 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         for i, weight in enumerate(self.denoise_weights):
             real(f"denoise_weights[{i}]", weight, 0.0)
         check_loss_params(self.loss, self.loss_params)
+        if self.feed_order not in FEED_ORDERS:
+            raise ValueError(f"feed_order must be one of {', '.join(map(repr, FEED_ORDERS))}, got {self.feed_order!r}")
         if self.combine not in ("aligned", "released"):
             raise ValueError(f"combine must be 'aligned' or 'released', got {self.combine!r}")
         if self.ensemble not in ("auto", "sequential", "vectorized"):
@@ -353,6 +372,10 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
                 out[members[0]:members[-1] + 1, start:start + len(chunk)] = np.moveaxis(probs, 1, 0)
         return out
 
+    def _fixed_rows(self, n):
+        """The one row order of rounds without pseudo-labels under `feed_order` "given" or "permuted"."""
+        return np.arange(n) if self.feed_order == "given" else np.random.default_rng(FEED_PERMUTATION_SEED).permutation(n)
+
     def _train_round(self, X, round_index, n_epochs, targets, after_epoch=None):
         """Train every member for n_epochs; `targets` is None (unsupervised) or (mini-clusters,
         (E, k) labels per member). Returns the mean of each loss term. `after_epoch(members, net,
@@ -365,7 +388,10 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         for members, net in self._member_groups():
             for epoch in range(n_epochs):
                 rngs = [_seeded_rng(self.seed, m, round_index, epoch) for m in members]
-                order = np.stack([rng.permutation(n)[:n_used] for rng in rngs], axis=1)
+                if targets is None and self.feed_order != "shuffle":
+                    order = np.broadcast_to(self._fixed_rows(n)[:n_used, None], (n_used, len(members)))
+                else:
+                    order = np.stack([rng.permutation(n)[:n_used] for rng in rngs], axis=1)
                 supervised = None
                 if targets is not None:
                     clusters, label_maps = targets

@@ -25,7 +25,7 @@ RUNNER_OWNED = ("checkpoint_dir", "callbacks", "verbose", "seed")
 # Every resolved profile states these, so none silently takes KingdraCluster's MNIST defaults.
 REQUIRED = ("n_clusters", "members", "rounds", "epochs_first", "epochs", "t_low", "t_high", "thresh",
             "noise_std", "w_mi", "w_mi_after", "w_ladder", "w_kl", "last_layer_bn", "lr", "batch_size",
-            "common_mapping", "layer_sizes", "loss", "kmeans_n_init", "ac_max_points")
+            "common_mapping", "feed_order", "layer_sizes", "loss", "kmeans_n_init", "ac_max_points")
 
 
 def estimator_keys() -> tuple[str, ...]:

@@ -37,7 +37,8 @@ STUDY_DIR = environment.RESULTS_DIR / "studies" / "ladder_im"
 # Each variant changes one thing against the released model ("released"); `bn_eps` is the
 # module constant, the rest are KingdraCluster parameters.
 VARIANTS = {
-    "released": {},
+    "released": {},  # the paper profile's feed: round 0 in one fixed order (MNIST's file order)
+    "reshuffled": {"feed_order": "shuffle"},  # a new permutation every epoch, as before issue 21
     "renormalized-decoder": {"renormalize_reconstruction": True},
     "bn-eps-1e-5": {"bn_eps": 1e-5},
 }
@@ -208,7 +209,7 @@ def merges_and_splits(table, class_names):
     return merged, split
 
 
-def report(study_dir=STUDY_DIR, at_epochs=(1, 3, 4, 10, 15), detail_from=10) -> str:
+def report(study_dir=STUDY_DIR, at_epochs=(1, 2, 3, 4, 5, 6, 8, 10), detail_from=10) -> str:
     """The study's tables, from its run files: accuracy per (data, variant) at the given epochs,
     mean (std) [min-max] over seeds; then, per seed of every arm of `detail_from` epochs or more,
     what it did."""
@@ -251,18 +252,22 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--profile", default="paper", help="the config profile the settings come from")
     parser.add_argument("--layers", type=int, nargs="+", help="hidden widths (default: the profile's)")
+    parser.add_argument("--study-dir", type=Path, default=STUDY_DIR,
+                        help="where the run files go (default results/studies/ladder_im; the runs of issue 11, "
+                             "before the release's feed order, are in results/studies/ladder_im_issue11)")
     parser.add_argument("--report", action="store_true",
-                        help=f"write the tables of the finished runs to {STUDY_DIR.parent / 'ladder_im_tables.md'}")
+                        help="write the tables of the finished runs to <study-dir>_tables.md")
     args = parser.parse_args(argv)
     if args.report:
-        text = report()
-        (STUDY_DIR.parent / "ladder_im_tables.md").write_text(
+        text = report(args.study_dir)
+        tables = args.study_dir.parent / f"{args.study_dir.name}_tables.md"
+        tables.write_text(
             "# Single Ladder-IM study: tables\n\nWritten by `python -m replicate.ladder_study --report` from "
-            "results/studies/ladder_im/*.json; accuracy mean (std) [min-max] over seeds.\n\n" + text + "\n")
+            f"results/studies/{args.study_dir.name}/*.json; accuracy mean (std) [min-max] over seeds.\n\n" + text + "\n")
         print(text)
         return
     for seed in args.seed:
-        run_seed(args.dataset, args.variant, seed, args.epochs, args.loader, args.layers, args.profile)
+        run_seed(args.dataset, args.variant, seed, args.epochs, args.loader, args.layers, args.profile, args.study_dir)
 
 
 if __name__ == "__main__":
