@@ -16,11 +16,13 @@ from typing import Callable
 
 from keras import ops
 
-EPS = 1e-8
+# The release takes every logarithm of a probability as log(p + 1e-16) (its unsup_losses.py); so do
+# we, so that one step of ours and of the release agree to float64 round-off (docs/paper.md §7).
+EPS = 1e-16
 
 
-def _entropy(p, log_p):
-    return -ops.sum(p * log_p, axis=-1)
+def _entropy(p):
+    return -ops.sum(p * ops.log(p + EPS), axis=-1)
 
 
 def information_maximisation(logits, mu=4.0):
@@ -29,12 +31,8 @@ def information_maximisation(logits, mu=4.0):
     Low per-sample entropy makes each prediction confident; high entropy of the batch's
     average prediction keeps the clusters balanced (Hu et al., IMSAT).
     """
-    log_p = ops.log_softmax(logits, axis=-1)
-    p = ops.exp(log_p)
-    conditional = ops.mean(_entropy(p, log_p), axis=-1)
-    marginal_p = ops.mean(p, axis=-2)
-    marginal = _entropy(marginal_p, ops.log(marginal_p + EPS))
-    return conditional - mu * marginal
+    p = ops.softmax(logits, axis=-1)
+    return ops.mean(_entropy(p), axis=-1) - mu * _entropy(ops.mean(p, axis=-2))
 
 
 def pairwise_dot(logits):
@@ -50,9 +48,9 @@ def pairwise_dot(logits):
 def consistency_kl(clean_logits, corrupted_logits):
     """KL(softmax(clean) || softmax(corrupted)), batch mean. The clean side is a target only:
     no gradient flows through it, so the noisy path learns to agree with the clean one."""
-    log_p = ops.stop_gradient(ops.log_softmax(clean_logits, axis=-1))
-    log_q = ops.log_softmax(corrupted_logits, axis=-1)
-    return ops.mean(ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1), axis=-1)
+    p = ops.stop_gradient(ops.softmax(clean_logits, axis=-1))
+    q = ops.softmax(corrupted_logits, axis=-1)
+    return ops.mean(ops.sum(p * (ops.log(p + EPS) - ops.log(q + EPS)), axis=-1), axis=-1)
 
 
 def denoising_cost(reconstruction, target):

@@ -15,14 +15,17 @@ MU = 4.0
 
 
 class FixedNoiseLadder(LadderNetwork):
-    """Draws its corruption noise from a list of arrays, in call order, instead of the generator."""
+    """Draws its corruption noise from a list of arrays, in call order, instead of the generator;
+    one forward pass takes the whole list, so every trace of the step (Keras may trace it more than
+    once) sees the same draws."""
 
     def __init__(self, noise, **kwargs):
         super().__init__(**kwargs)
-        self.fixed_noise = list(noise)
+        self.fixed_noise, self.draws = list(noise), 0
 
     def _noise(self, shape):
-        draw = self.fixed_noise.pop(0)
+        draw = self.fixed_noise[self.draws % len(self.fixed_noise)]
+        self.draws += 1
         assert tuple(draw.shape) == tuple(shape)
         return keras.ops.convert_to_tensor(draw)
 
@@ -32,16 +35,21 @@ def softmax(z):
     return e / e.sum(-1, keepdims=True)
 
 
+LOG_EPS = 1e-16  # the release takes every log of a probability as log(p + 1e-16)
+
+
 def entropy(p):
-    return -(p * np.log(p)).sum(-1)
+    return -(p * np.log(p + LOG_EPS)).sum(-1)
 
 
 def bn(z):
     return (z - z.mean(0)) / np.sqrt(z.var(0) + ladder.BN_EPS)
 
 
-def spec_loss(x, x_sup, y_sup, W, V, beta, a, noise, sup_noise, last_layer_bn):
-    """The spec's total loss for one member, written out layer by layer."""
+def spec_loss(x, x_sup, y_sup, W, V, beta, a, noise, sup_noise, last_layer_bn, kl_target=None):
+    """The spec's total loss for one member, written out layer by layer. `kl_target`, the clean
+    pass's probabilities, stands in for them in the KL term: no gradient flows through that side,
+    so a finite difference must hold it at the unperturbed weights' value."""
     L = len(W)
 
     def encoder(inp, noise):
@@ -77,48 +85,113 @@ def spec_loss(x, x_sup, y_sup, W, V, beta, a, noise, sup_noise, last_layer_bn):
         p = softmax(logits)
         return entropy(p).mean() - MU * entropy(p.mean(0))
 
-    p, q = softmax(logits_clean), softmax(logits_corr)
-    kl = np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1))
+    p = softmax(logits_clean) if kl_target is None else kl_target
+    q = softmax(logits_corr)
+    kl = np.mean(np.sum(p * (np.log(p + LOG_EPS) - np.log(q + LOG_EPS)), axis=1))
     ce = -np.mean(np.log(softmax(logits_sup)[np.arange(len(y_sup)), y_sup]))
     return (WEIGHTS["w_ladder"] * denoise + WEIGHTS["w_cluster"] * (im(logits_clean) + im(logits_corr))
             + WEIGHTS["w_kl"] * kl + WEIGHTS["w_sup"] * ce)
 
 
-@pytest.mark.parametrize("last_layer_bn", [False, True])
-def test_training_loss_matches_the_spec(last_layer_bn):
-    rng = np.random.default_rng(5)
-    members, batch = 2, 16
-    x = rng.normal(size=(batch, members, WIDTHS[0])).astype("float32")
-    x_sup = (rng.normal(size=(batch, members, WIDTHS[0])) * 2 + 0.5).astype("float32")
-    y_sup = rng.integers(0, WIDTHS[-1], size=(batch, members)).astype("int32")
+MEMBERS, BATCH = 2, 16
+
+
+def tiny_step(last_layer_bn, seed=5):
+    """A 2-member ladder with random weights, one batch with pseudo-labels and its fixed noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(BATCH, MEMBERS, WIDTHS[0])).astype("float32")
+    x_sup = (rng.normal(size=(BATCH, MEMBERS, WIDTHS[0])) * 2 + 0.5).astype("float32")
+    y_sup = rng.integers(0, WIDTHS[-1], size=(BATCH, MEMBERS)).astype("int32")
     # Noise per layer (input first) for the corrupted pass and the pseudo-labelled pass, as the
     # network draws it: (members, 2 passes, batch, units).
-    noise = [(0.3 * rng.normal(size=(members, 2, batch, w))).astype("float32") for w in WIDTHS]
+    noise = [(0.3 * rng.normal(size=(MEMBERS, 2, BATCH, w))).astype("float32") for w in WIDTHS]
     net = FixedNoiseLadder(noise, input_dim=WIDTHS[0], n_clusters=WIDTHS[-1], hidden_sizes=WIDTHS[1:-1],
                            seeds=[1, 2], last_layer_bn=last_layer_bn, loss_params={"mu": MU},
                            denoise_weights=LAMBDAS)
     for v in net.trainable_variables:
         v.assign((rng.normal(size=v.shape) * 0.5).astype("float32"))
     net.set_loss_weights(**WEIGHTS)
+    return net, {"x": x, "x_sup": x_sup, "y_sup": y_sup}, noise
 
-    terms = net({"x": x, "x_sup": x_sup, "y_sup": y_sup}, training=True)
-    total = float(keras.ops.convert_to_numpy(net.compute_loss(y_pred=terms)))
 
+def member_params(net, m):
+    """Member m's weights in float64, as spec_loss takes them."""
     numpy = keras.ops.convert_to_numpy
-    expected = 0.0
-    for m in range(members):
-        expected += spec_loss(
-            x[:, m].astype("float64"), x_sup[:, m].astype("float64"), y_sup[:, m],
-            W=[numpy(d.kernel[m]).astype("float64") for d in net.encoder],
-            V=[numpy(d.kernel[m]).astype("float64") for d in net.decoder],
-            beta=[numpy(n.beta[m, 0]).astype("float64") for n in net.norms],
-            a=[numpy(g.a[m, :, 0]).astype("float64") for g in net.combinators],
-            noise=[n[m, 0].astype("float64") for n in noise],
-            sup_noise=[n[m, 1].astype("float64") for n in noise],
-            last_layer_bn=last_layer_bn,
-        )
-    assert not net.fixed_noise  # every fixed draw was used, so the noise reached every layer
+    return {
+        "W": [numpy(d.kernel[m]).astype("float64") for d in net.encoder],
+        "V": [numpy(d.kernel[m]).astype("float64") for d in net.decoder],
+        "beta": [numpy(n.beta[m, 0]).astype("float64") for n in net.norms],
+        "a": [numpy(g.a[m, :, 0]).astype("float64") for g in net.combinators],
+    }
+
+
+def member_spec_loss(batch, noise, m, last_layer_bn, params, kl_target=None):
+    return spec_loss(batch["x"][:, m].astype("float64"), batch["x_sup"][:, m].astype("float64"), batch["y_sup"][:, m],
+                     noise=[n[m, 0].astype("float64") for n in noise],
+                     sup_noise=[n[m, 1].astype("float64") for n in noise], last_layer_bn=last_layer_bn,
+                     kl_target=kl_target, **params)
+
+
+def clean_probabilities(x, W, beta, last_layer_bn):
+    h = x
+    for l in range(len(W)):
+        z = h @ W[l]
+        h = (bn(z) if l < len(W) - 1 or last_layer_bn else z) + beta[l]
+        if l < len(W) - 1:
+            h = np.maximum(h, 0.0)
+    return softmax(h)
+
+
+@pytest.mark.parametrize("last_layer_bn", [False, True])
+def test_training_loss_matches_the_spec(last_layer_bn):
+    net, batch, noise = tiny_step(last_layer_bn)
+    terms = net(batch, training=True)
+    total = float(keras.ops.convert_to_numpy(net.compute_loss(y_pred=terms)))
+    expected = sum(member_spec_loss(batch, noise, m, last_layer_bn, member_params(net, m)) for m in range(MEMBERS))
+    assert net.draws == len(noise)  # every fixed draw was used, so the noise reached every layer
     np.testing.assert_allclose(total, expected, rtol=2e-4)
+
+
+def spec_gradient(batch, noise, m, last_layer_bn, params, h=1e-6):
+    """Central differences of the float64 spec loss, every weight of member m, with the KL term's
+    clean side held fixed (its stop-gradient)."""
+    target = clean_probabilities(batch["x"][:, m].astype("float64"), params["W"], params["beta"], last_layer_bn)
+    grads = {}
+    for name, arrays in params.items():
+        grads[name] = []
+        for array in arrays:
+            g = np.zeros_like(array)
+            for i in np.ndindex(array.shape):
+                saved = array[i]
+                array[i] = saved + h
+                up = member_spec_loss(batch, noise, m, last_layer_bn, params, target)
+                array[i] = saved - h
+                down = member_spec_loss(batch, noise, m, last_layer_bn, params, target)
+                array[i] = saved
+                g[i] = (up - down) / (2 * h)
+            grads[name].append(g)
+    return grads
+
+
+def test_one_training_step_follows_the_spec_gradient():
+    """One real training step (compile, train_on_batch: the weighted loss, the sum over members,
+    the update) with plain SGD at learning rate 1 moves every weight by minus its gradient; that
+    step is pinned to the spec's gradient, so a change to how the loss terms are put together (a
+    weight, a stop-gradient, which pass a term reads) fails here even when each term alone is right."""
+    net, batch, noise = tiny_step(last_layer_bn=False, seed=8)
+    before = [member_params(net, m) for m in range(MEMBERS)]
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    net.train_on_batch(batch)
+    for m in range(MEMBERS):
+        after = member_params(net, m)
+        expected = spec_gradient(batch, noise, m, False, {k: [a.copy() for a in v] for k, v in before[m].items()})
+        for name in expected:
+            for layer, (b, a, g) in enumerate(zip(before[m][name], after[name], expected[name])):
+                step = b - a
+                scale = np.abs(g).max()
+                assert scale > 1e-3, f"{name}[{layer}] of member {m}: the spec gradient vanishes, the test sees nothing"
+                np.testing.assert_allclose(step, g, atol=2e-4 * scale + 1e-5,
+                                           err_msg=f"{name}[{layer}] of member {m}")
 
 
 def test_renormalized_reconstruction_is_an_option_that_changes_the_cost():
