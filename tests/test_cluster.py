@@ -55,6 +55,7 @@ def fitted(blobs):
         (lambda X: X, {"layer_sizes": ()}, "layer_sizes must be one or more positive integer widths"),
         (lambda X: X, {"layer_sizes": (16, 0)}, "layer_sizes must be"),
         (lambda X: X, {"common_mapping": "yes"}, "common_mapping must be True or False"),
+        (lambda X: X, {"feed_order": "sorted"}, "feed_order must be one of 'shuffle', 'given', 'permuted'"),
     ],
 )
 def test_bad_input_is_rejected_with_the_fix(blobs, X_change, params, match):
@@ -208,6 +209,56 @@ def test_round_schedule_follows_the_release(blobs, monkeypatch):
     assert (second["pseudo_label_source"], second["epochs"], second["w_cluster"]) == ("none", 2, 0.25)
     assert third["pseudo_label_source"] != "none" and third["epochs"] == 1 and third["w_cluster"] == 0.25
     assert all(float(net.weight_vars["w_cluster"].numpy()) == 0.25 for net in model.networks_)
+
+
+def feeds(blobs, monkeypatch, feed_order, seed=5):
+    """The row order of every epoch of every round, (round, has pseudo-labels, order), with round 1
+    finding no complete set and round 2 one; training itself is skipped."""
+    import kingdra.cluster
+    from kingdra.ladder import LOSS_TERMS
+
+    X, y = blobs
+    complete = [np.flatnonzero(y == k)[:20] for k in range(3)]
+    rounds, seen = [], []
+    monkeypatch.setattr(kingdra.cluster.pseudo_labels, "select_pseudo_label_set",
+                        lambda found, best, k: (None, None) if len(rounds) == 1 else (complete, complete))
+
+    def record(net, batches):
+        seen.append((len(rounds), batches.supervised is not None, np.array(batches.order)))
+        return {t: 0.0 for t in ("loss", *LOSS_TERMS)}
+
+    monkeypatch.setattr(kingdra.cluster, "fit_epoch", record)
+    model = KingdraCluster(**{**TINY, "epochs_first": 2, "epochs": 2, "feed_order": feed_order, "seed": seed,
+                              "callbacks": [lambda est, r: rounds.append(r)]})
+    model.fit(X)
+    return seen
+
+
+@pytest.mark.parametrize("feed_order", ["given", "permuted"])
+def test_unsupervised_rounds_feed_one_order_and_pseudo_label_rounds_reshuffle(blobs, monkeypatch, feed_order):
+    """The release's feed: round 0 and a later round without pseudo-labels see the rows in one order,
+    every epoch and every member alike (X's own order, or one fixed permutation whatever the seed);
+    a round with pseudo-labels draws a new order every epoch."""
+    seen = feeds(blobs, monkeypatch, feed_order)
+    n_used = (len(blobs[0]) // TINY["batch_size"]) * TINY["batch_size"]
+    unsupervised = [order for _, supervised, order in seen if not supervised]
+    assert [r for r, s, _ in seen] == [0, 0, 1, 1, 2, 2] and len(unsupervised) == 4  # round 1 found no set
+    fixed = unsupervised[0][:, 0]
+    for order in unsupervised:
+        assert all((order[:, m] == fixed).all() for m in range(TINY["members"]))
+    if feed_order == "given":
+        np.testing.assert_array_equal(fixed, np.arange(n_used))
+    else:
+        assert sorted(fixed) != list(fixed) and len(set(fixed)) == n_used
+        other_seed = [o for _, s, o in feeds(blobs, monkeypatch, feed_order, seed=6) if not s][0][:, 0]
+        np.testing.assert_array_equal(other_seed, fixed)
+    first, second = [order for _, supervised, order in seen if supervised]
+    assert (first != second).any() and (first[:, 0] != first[:, 1]).any()
+
+
+def test_shuffled_feed_draws_a_new_order_every_epoch_and_member(blobs, monkeypatch):
+    orders = [order for _, supervised, order in feeds(blobs, monkeypatch, "shuffle") if not supervised]
+    assert (orders[0] != orders[1]).any() and (orders[0][:, 0] != orders[0][:, 1]).any()
 
 
 # ----------------------------------------------------------------- diverging training, bad checkpoints

@@ -48,6 +48,8 @@ def test_paper_profile_is_the_released_settings(dataset):
             "w_kl", "last_layer_bn", "lr", "common_mapping")
     assert tuple(params[k] for k in keys) == RELEASED[dataset]
     assert (params["members"], params["w_ladder"], params["batch_size"], params["layer_sizes"]) == (10, 1.0, 64, [1200, 1200])
+    # The release feeds round 0 unshuffled; where our source is stored sorted by class, one fixed permutation.
+    assert params["feed_order"] == {"cifar10": "permuted", "20news": "permuted"}.get(dataset, "given")
 
 
 def write_config(tmp_path, profiles, **top):
