@@ -22,8 +22,9 @@ from kingdra.datasets.base import atomic_file
 
 from . import paper
 
+from .config import load_config
 from .environment import RESULTS_DIR, RUNS_DIR, hardware_label
-from .methods import METHODS
+from .methods import METHODS, estimator_params
 
 NOT_RUN = "—"
 METRICS = ("accuracy", "nmi", "ari", "accuracy_released", "accuracy_aligned")
@@ -106,6 +107,27 @@ def render_markdown(runs) -> str:
     return "\n".join(parts)
 
 
+def changed_settings(runs) -> list:
+    """For each ladder run whose recorded KingdraCluster settings differ from what its profile gives
+    today, the names of those settings (a run without a config to compare with is skipped)."""
+    profiles, changed = {}, []
+    for r in runs:
+        if METHODS.get(r["method"]) is None or METHODS[r["method"]].overrides is None:
+            continue
+        key = (r["dataset"], r["profile"])
+        if key not in profiles:
+            try:
+                profiles[key] = load_config(*key).params
+            except ValueError:
+                profiles[key] = None
+        if profiles[key] is not None:
+            now, ran = estimator_params(r["method"], profiles[key]), r["config"]["estimator"] or {}
+            differ = sorted(k for k in set(now) | set(ran) if json.dumps(now.get(k)) != json.dumps(ran.get(k)))
+            if differ:
+                changed.append(differ)
+    return changed
+
+
 def _profile_section(profile, runs, table):
     datasets = datasets_of(runs, profile)
     seeds = sorted({r["seed"] for r in runs})
@@ -114,7 +136,16 @@ def _profile_section(profile, runs, table):
     def get(dataset, method, metric):
         return table.get((profile, dataset, method), {}).get(metric, [])
 
-    lines = [f"## Profile `{profile}`", "", f"### Accuracy (%), mean (std) over seeds — profile `{profile}`", ""]
+    lines = [f"## Profile `{profile}`", ""]
+    changed = changed_settings(runs)
+    if changed:
+        ladder_runs = sum(METHODS.get(r["method"]) is not None and METHODS[r["method"]].overrides is not None
+                          for r in runs)
+        lines += [f"**Stale: {len(changed)} of the {ladder_runs} ladder runs of this profile ran with settings the "
+                  f"profile has changed since ({', '.join(sorted({k for c in changed for k in c}))}).** Their cells "
+                  f"measure what they ran with, not the profile as it is; `make table1 PROFILE={profile}` reruns them.",
+                  ""]
+    lines += [f"### Accuracy (%), mean (std) over seeds — profile `{profile}`", ""]
     header = ["Method"] + [h for d in datasets for h in (title(d), f"{title(d)} (paper)")]
     # A cell whose runs departed from the method as published (AC on a subsample) carries a dagger.
     marked = {(r["dataset"], r["method"]) for r in runs if r["config"]["details"].get("note")}

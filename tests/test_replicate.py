@@ -172,6 +172,23 @@ def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
     assert "cpu,mnist,ladder-im,accuracy,,,0,,0.0,95.0 (2.8)" in csv_lines  # a row not run keeps its line
 
 
+def test_table_marks_runs_whose_profile_changed_since(tmp_path):
+    params = estimator_params("ladder-im", config.load_config("digits", "tiny").params)
+    for seed, feed in enumerate(("shuffle", "given")):  # the profile says shuffle
+        fake_run(tmp_path, "digits", "ladder-im", "tiny", seed, 0.5)
+        path = tmp_path / f"digits__ladder-im__tiny__seed{seed}.json"
+        record = json.loads(path.read_text())
+        record["config"]["estimator"] = {**params, "feed_order": feed}
+        path.write_text(json.dumps(record))
+    fake_run(tmp_path, "digits", "kmeans", "tiny", 0, 0.5)  # a baseline has no estimator settings to go stale
+    markdown = table.render_markdown(table.load_runs(tmp_path))
+    assert ("**Stale: 1 of the 2 ladder runs of this profile ran with settings the profile has changed since "
+            "(feed_order).**") in markdown
+    record["config"]["estimator"]["feed_order"] = "shuffle"
+    path.write_text(json.dumps(record))
+    assert "Stale" not in table.render_markdown(table.load_runs(tmp_path))
+
+
 def test_table_without_runs_says_what_to_run(tmp_path):
     assert "run `make table1`" in table.render_markdown(table.load_runs(tmp_path))
 
