@@ -221,6 +221,12 @@ def report(study_dir=STUDY_DIR, at_epochs=(1, 2, 3, 4, 5, 6, 8, 10), detail_from
                  else "" for e in at_epochs]
         lines.append(f"| {data} | {variant} | {','.join(str(r['seed']) for r in runs)} | " + " | ".join(cells) + " |")
     for (data, variant), runs in groups.items():
+        epochs = [e for e in at_epochs if all(len(r["records"]) >= e for r in runs)]
+        lines += ["", f"**{data}, {variant}: accuracy per seed**", "",
+                  "| seed | " + " | ".join(f"epoch {e}" for e in epochs) + " |", "|---|" + "---|" * len(epochs)]
+        lines += [f"| {r['seed']} | " + " | ".join(f"{r['records'][e - 1]['accuracy']:.3f}" for e in epochs) + " |"
+                  for r in runs]
+    for (data, variant), runs in groups.items():
         if min(len(r["records"]) for r in runs) < detail_from:
             continue
         names = runs[0]["data"].get("class_names") or [str(c) for c in range(len(runs[0]["records"][0]["cluster_by_class"][0]))]

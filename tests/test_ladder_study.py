@@ -22,3 +22,5 @@ def test_tiny_study_records_every_epoch_and_reports(tmp_path):
     text = ladder_study.report(tmp_path, at_epochs=(1, 3), detail_from=3)
     assert "| digits | renormalized-decoder | 0 |" in text
     assert "per seed, at the last epoch" in text
+    per_seed = text.split("**digits, renormalized-decoder: accuracy per seed**")[1]
+    assert f"| 0 | {run['records'][0]['accuracy']:.3f} | {last['accuracy']:.3f} |" in per_seed
