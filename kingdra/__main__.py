@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         fit.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name,
                          help=f"default {defaults[name].default!r}")
     fit.add_argument("--mu", type=float, help="IM loss: weight of the marginal entropy (default 4.0, the paper's)")
+    fit.add_argument("--feed-order", choices=("shuffle", "given", "permuted"), dest="feed_order",
+                     help="row order of rounds without pseudo-labels: a new one every epoch (default), the file's "
+                          "own (the release's feed; only if rows are not sorted by class), or one fixed permutation")
     fit.add_argument("-v", "--verbose", action="count", default=1, help="-v: a line per member and epoch too")
     return parser
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from kingdra.__main__ import main, read_matrix
+from kingdra.__main__ import build_parser, main, read_matrix
 
 SMALL = ["--clusters", "3", "--members", "3", "--rounds", "1", "--epochs-first", "3", "--epochs", "1",
          "--t-low", "0", "--t-high", "2", "--thresh", "0", "--layers", "16", "16", "--ensemble", "vectorized"]
@@ -55,3 +55,11 @@ def test_a_folder_of_images_is_read_as_a_matrix(tmp_path):
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
     assert read_matrix(tmp_path, extractor=None, image_size=(4, 4)).shape == (12, 48)
+
+
+def test_feed_order_is_a_flag_with_its_three_orders():
+    args = ["fit", "x.npy", "--clusters", "3", "-o", "out.npy"]
+    assert vars(build_parser().parse_args([*args, "--feed-order", "given"]))["feed_order"] == "given"
+    assert vars(build_parser().parse_args(args))["feed_order"] is None  # the estimator's default, shuffle
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*args, "--feed-order", "sorted"])
