@@ -21,7 +21,6 @@ from kingdra.datasets import DATASETS, TABLE_DATASETS, title
 from kingdra.datasets.base import atomic_file
 
 from . import paper
-
 from .config import load_config
 from .environment import RESULTS_DIR, RUNS_DIR, hardware_label
 from .methods import METHODS, estimator_params
@@ -107,12 +106,17 @@ def render_markdown(runs) -> str:
     return "\n".join(parts)
 
 
+def is_ladder(run) -> bool:
+    """A KingdraCluster row (its run records estimator settings), not a baseline."""
+    return METHODS.get(run["method"]) is not None and METHODS[run["method"]].overrides is not None
+
+
 def changed_settings(runs) -> list:
     """For each ladder run whose recorded KingdraCluster settings differ from what its profile gives
     today, the names of those settings (a run without a config to compare with is skipped)."""
     profiles, changed = {}, []
     for r in runs:
-        if METHODS.get(r["method"]) is None or METHODS[r["method"]].overrides is None:
+        if not is_ladder(r):
             continue
         key = (r["dataset"], r["profile"])
         if key not in profiles:
@@ -139,9 +143,7 @@ def _profile_section(profile, runs, table):
     lines = [f"## Profile `{profile}`", ""]
     changed = changed_settings(runs)
     if changed:
-        ladder_runs = sum(METHODS.get(r["method"]) is not None and METHODS[r["method"]].overrides is not None
-                          for r in runs)
-        lines += [f"**Stale: {len(changed)} of the {ladder_runs} ladder runs of this profile ran with settings the "
+        lines += [f"**Stale: {len(changed)} of the {sum(map(is_ladder, runs))} ladder runs of this profile ran with settings the "
                   f"profile has changed since ({', '.join(sorted({k for c in changed for k in c}))}).** Their cells "
                   f"measure what they ran with, not the profile as it is; `make table1 PROFILE={profile}` reruns them.",
                   ""]

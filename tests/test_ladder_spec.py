@@ -46,30 +46,32 @@ def bn(z):
     return (z - z.mean(0)) / np.sqrt(z.var(0) + ladder.BN_EPS)
 
 
+def spec_encoder(inp, noise, W, beta, last_layer_bn):
+    """One encoder pass (clean when `noise` is None): every layer's z, input first, and the logits."""
+    L = len(W)
+    h = inp if noise is None else inp + noise[0]
+    zs = [h]
+    for l in range(L):
+        z = h @ W[l]
+        if l < L - 1 or last_layer_bn:
+            z = bn(z)
+        if noise is not None:
+            z = z + noise[l + 1]
+        zs.append(z)
+        h = z + beta[l]
+        if l < L - 1:
+            h = np.maximum(h, 0.0)
+    return zs, h
+
+
 def spec_loss(x, x_sup, y_sup, W, V, beta, a, noise, sup_noise, last_layer_bn, kl_target=None):
     """The spec's total loss for one member, written out layer by layer. `kl_target`, the clean
     pass's probabilities, stands in for them in the KL term: no gradient flows through that side,
     so a finite difference must hold it at the unperturbed weights' value."""
     L = len(W)
-
-    def encoder(inp, noise):
-        h = inp if noise is None else inp + noise[0]
-        zs = [h]
-        for l in range(L):
-            z = h @ W[l]
-            if l < L - 1 or last_layer_bn:
-                z = bn(z)
-            if noise is not None:
-                z = z + noise[l + 1]
-            zs.append(z)
-            h = z + beta[l]
-            if l < L - 1:
-                h = np.maximum(h, 0.0)
-        return zs, h
-
-    zs_clean, logits_clean = encoder(x, None)
-    zs_corr, logits_corr = encoder(x, noise)
-    _, logits_sup = encoder(x_sup, sup_noise)
+    zs_clean, logits_clean = spec_encoder(x, None, W, beta, last_layer_bn)
+    zs_corr, logits_corr = spec_encoder(x, noise, W, beta, last_layer_bn)
+    _, logits_sup = spec_encoder(x_sup, sup_noise, W, beta, last_layer_bn)
 
     denoise, zhat = 0.0, None
     for l in reversed(range(L + 1)):
@@ -132,16 +134,6 @@ def member_spec_loss(batch, noise, m, last_layer_bn, params, kl_target=None):
                      kl_target=kl_target, **params)
 
 
-def clean_probabilities(x, W, beta, last_layer_bn):
-    h = x
-    for l in range(len(W)):
-        z = h @ W[l]
-        h = (bn(z) if l < len(W) - 1 or last_layer_bn else z) + beta[l]
-        if l < len(W) - 1:
-            h = np.maximum(h, 0.0)
-    return softmax(h)
-
-
 @pytest.mark.parametrize("last_layer_bn", [False, True])
 def test_training_loss_matches_the_spec(last_layer_bn):
     net, batch, noise = tiny_step(last_layer_bn)
@@ -155,7 +147,8 @@ def test_training_loss_matches_the_spec(last_layer_bn):
 def spec_gradient(batch, noise, m, last_layer_bn, params, h=1e-6):
     """Central differences of the float64 spec loss, every weight of member m, with the KL term's
     clean side held fixed (its stop-gradient)."""
-    target = clean_probabilities(batch["x"][:, m].astype("float64"), params["W"], params["beta"], last_layer_bn)
+    _, clean_logits = spec_encoder(batch["x"][:, m].astype("float64"), None, params["W"], params["beta"], last_layer_bn)
+    target = softmax(clean_logits)
     grads = {}
     for name, arrays in params.items():
         grads[name] = []
