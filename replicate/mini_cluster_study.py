@@ -10,7 +10,7 @@ epoch. Members are independent networks, so any m of them are an m-member ensemb
 epoch, ensemble size m, every m-subset of the members, and every (t_low, t_high, thresh) in the
 grid, it runs `kingdra.pseudo_labels.mini_clusters` and records how many mini-clusters came out
 and their sizes. No labels are read: the choice this study informs is made on completeness and
-sizes alone. One JSON file per (dataset, widths, seed) under results/studies/mini_clusters/.
+sizes alone. One JSON file per (dataset, widths, seed) under results/studies/mini_clusters/ (or --study-dir).
 """
 from __future__ import annotations
 
@@ -135,18 +135,21 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, nargs="+", default=[0])
     parser.add_argument("--profile", default="paper", help="the config profile the other settings come from")
-    parser.add_argument("--report", action="store_true",
-                        help=f"write the finished runs' table to {STUDY_DIR.parent / 'mini_clusters.md'}")
+    parser.add_argument("--study-dir", type=Path, default=STUDY_DIR,
+                        help="where the run files go (default results/studies/mini_clusters; the runs that sized "
+                             "issue 12's profiles, before the release's feed order, are in "
+                             "results/studies/mini_clusters_issue12)")
+    parser.add_argument("--report", action="store_true", help="write the finished runs' table to <study-dir>.md")
     args = parser.parse_args(argv)
     if args.report:
-        text = report()
-        (STUDY_DIR.parent / "mini_clusters.md").write_text(
+        text = report(args.study_dir)
+        (args.study_dir.parent / f"{args.study_dir.name}.md").write_text(
             "# Complete mini-cluster sets from round-0 ensembles\n\nWritten by `python -m replicate.mini_cluster_study "
-            "--report` from results/studies/mini_clusters/*.json; no labels are read.\n\n" + text + "\n")
+            f"--report` from results/studies/{args.study_dir.name}/*.json; no labels are read.\n\n" + text + "\n")
         print(text)
         return
     for seed in args.seed:
-        run(args.dataset, args.layers, args.members, args.epochs, seed, args.profile)
+        run(args.dataset, args.layers, args.members, args.epochs, seed, args.profile, args.study_dir)
 
 
 if __name__ == "__main__":
