@@ -4,7 +4,8 @@
      "profiles": {"paper": {...}, "cpu": {"extends": "paper", ...overrides}, "tiny": {...}}}
 
 A profile holds KingdraCluster parameters plus the baselines' own settings; `extends` names the
-profile it overrides, so a reduced profile shows exactly what it changed. Unknown keys are errors:
+profile it overrides, so a reduced profile shows exactly what it changed, and its `notes` (a string,
+or a list of one line per knob) say why. Unknown keys are errors:
 a misspelt key would otherwise fall back to a default without anyone noticing, and every value
 goes through `KingdraCluster.check_params` as the profile loads.
 """
@@ -94,6 +95,7 @@ def _resolve(filename, profiles, name, seen):
     base, notes = ({}, []) if "extends" not in own else _resolve(filename, profiles, own.pop("extends"),
                                                                (*seen, name))
     note = own.pop("notes", None)
+    note = " ".join(note) if isinstance(note, list) else note  # a list: one line per knob
     return {**base, **own}, notes + ([f"[{name}] {note}"] if note else [])
 
 
