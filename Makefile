@@ -8,22 +8,28 @@ export KERAS_BACKEND ?= jax
 export KINGDRA_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: test demo
+.PHONY: help test demo
+.DEFAULT_GOAL := help
+help:  ## list the targets (this)
+	@echo "make TARGET, where TARGET is one of:"
+	@awk -F ':.*## ' '/^[a-z0-9]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "The table's knobs: PROFILE, DATASETS, SEEDS, METHODS, RUNS=fresh, CLUSTER=ray (see the Makefile)."
+
 $(VENV)/installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
-test: $(VENV)/installed
+test: $(VENV)/installed  ## run the tests (the CI's command)
 	$(BIN)/python -m pytest -q tests
 
-demo: $(VENV)/installed
+demo: $(VENV)/installed  ## Kingdra on scikit-learn's digits, a reduced run (a few minutes)
 	$(BIN)/python -m kingdra.demo
 
 .PHONY: data
 # Builds and caches every dataset matrix the tables need, then lists what is missing and why.
 # CNN features run under TensorFlow: its CPU convolutions were measured ~8x faster than JAX's here.
-data: $(VENV)/installed
+data: $(VENV)/installed  ## build and cache the datasets' matrices, list what is missing
 	KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m kingdra.datasets
 
 .PHONY: table1
@@ -48,22 +54,22 @@ OUT_DIR ?= results/fresh
 endif
 RUNS_DIR ?= results/runs
 OUT_DIR ?= results
-table1: $(VENV)/installed
+table1: $(VENV)/installed  ## the main table: run what is missing, render results/table1.md
 	$(BIN)/python -m replicate.run --dataset $(DATASETS) --method $(METHODS) --profile $(PROFILE) --seed $$(seq 0 $$(($(SEEDS) - 1))) --runs-dir $(RUNS_DIR) $(if $(filter ray,$(CLUSTER)),--ray $(RAY_ARGS),)
 	$(BIN)/python -m replicate.table --runs-dir $(RUNS_DIR) --out-dir $(OUT_DIR)
 
 .PHONY: figures notebooks
-# The paper's figures, rebuilt from results/runs/ (run `make table1` first): figures/*.png (top level).
-figures: $(VENV)/installed
+# Our figures (the paper has none of them), rebuilt from results/runs/ (run `make table1` first): figures/*.png.
+figures: $(VENV)/installed  ## the figures from the run files -> figures/
 	$(BIN)/python -m replicate.figures --runs-dir $(RUNS_DIR) $(if $(filter fresh,$(RUNS)),--out-dir $(OUT_DIR)/figures,)
 
 # Re-executes both notebooks in place, so the committed copies carry real outputs (a few minutes).
-notebooks: $(VENV)/installed
+notebooks: $(VENV)/installed  ## re-execute the notebooks in place
 	$(BIN)/python -m replicate.notebooks
 
 .PHONY: bench
 # How fast this machine runs Kingdra: training (1 and 10 members, sequential and vectorized, with
 # pseudo-labels, every Keras backend) against the matmul peak, mini-clusters, prediction, and the
-# projected MNIST protocol -> results/bench.json. `python -m replicate.bench --help` lists the sizes.
-bench: $(VENV)/installed
-	$(BIN)/python -m replicate.bench
+# projected MNIST protocol -> results/bench.json. `python -m replicate.benchmarks.speed --help` lists the sizes.
+bench: $(VENV)/installed  ## measure training and prediction speed -> results/bench.json
+	$(BIN)/python -m replicate.benchmarks.speed

@@ -1,12 +1,12 @@
 """Cluster a matrix from the command line.
 
     python -m kingdra fit data.npy --clusters 10 -o labels.npy
-    python -m kingdra fit data.csv --clusters 5 --members 4 --rounds 2 --layers 256 256 --standardize -o labels.csv
+    python -m kingdra fit data.csv --clusters 5 --members 4 --pseudo-label-rounds 2 --layers 256 256 --standardize -o labels.csv
 
 The input is a 2-D .npy array, a .csv/.tsv/.txt table of numbers (a header row is skipped), one
 row per sample, or a folder of images (CNN features, cached; any class subfolders are ignored). Every KingdraCluster setting has a flag; the defaults are the library's (the
 authors' released MNIST settings: 10 members, 50 rounds), which take hours on a CPU, so set
---members, --rounds and the epochs for a first look. The labels go to -o as .npy, or one per line
+--members, --pseudo-label-rounds and the epochs for a first look. The labels go to -o as .npy, or one per line
 for .csv/.txt. Progress is a line per round; no ground-truth labels are read.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kingdra.cluster import KingdraCluster
+from kingdra.renamed import RENAMED
 
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None}
 
@@ -70,12 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--standardize", action="store_true", help="scale every column to mean 0, std 1 first")
     fit.add_argument("--layers", type=int, nargs="+", dest="layer_sizes", help="hidden widths (default 1200 1200)")
     defaults = inspect.signature(KingdraCluster.__init__).parameters
-    flags = {"members": int, "rounds": int, "epochs_first": int, "epochs": int, "t_low": int, "t_high": int,
-             "thresh": float, "noise_std": float, "w_mi": float, "lr": float, "batch_size": int, "loss": str,
-             "ensemble": str, "checkpoint_dir": str, "seed": int}
+    flags = {"members": int, "pseudo_label_rounds": int, "epochs_unsupervised": int, "epochs": int, "t_low": int,
+             "t_high": int, "thresh": float, "noise_std": float, "w_cluster": float, "lr": float, "batch_size": int,
+             "loss": str, "ensemble": str, "checkpoint_dir": str, "seed": int}
+    old_flags = {new: old for old, new in RENAMED.items()}  # the old spellings still work
     for name, kind in flags.items():
-        fit.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name,
-                         help=f"default {defaults[name].default!r}")
+        spellings = [f"--{n.replace('_', '-')}" for n in (name, old_flags.get(name)) if n]
+        fit.add_argument(*spellings, type=kind, dest=name, help=f"default {defaults[name].default!r}")
     fit.add_argument("--mu", type=float, help="IM loss: weight of the marginal entropy (default 4.0, the paper's)")
     fit.add_argument("--feed-order", choices=("shuffle", "given", "permuted"), dest="feed_order",
                      help="row order of rounds without pseudo-labels: a new one every epoch (default), the file's "
@@ -99,7 +101,7 @@ def main(argv=None) -> int:
         settings["loss_params"] = {"mu": settings.pop("mu")}
     model = KingdraCluster(**settings)
     print(f"{data}: {X.shape[0]} x {X.shape[1] if X.ndim == 2 else '?'}; {model.members} members, "
-          f"{model.rounds} pseudo-label rounds, layers {'-'.join(map(str, model.layer_sizes))}-{model.n_clusters}",
+          f"{model.pseudo_label_rounds} pseudo-label rounds, layers {'-'.join(map(str, model.layer_sizes))}-{model.n_clusters}",
           flush=True)
     started = time.perf_counter()
     try:

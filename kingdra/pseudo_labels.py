@@ -4,6 +4,7 @@ Members vote: agree(i, j) counts the members that put points i and j in the same
 with agree > t_high are strong positive edges, pairs with agree <= t_low strong negative ones.
 A greedy pass picks dense, mutually distant groups of points (mini-clusters); they are mapped to
 each member's own cluster ids and used as labels for a class-balanced supervised batch.
+`mini_clusters_reference` is that pass written literally; `mini_clusters` computes the same.
 
 Never an n x n matrix: points with the same assignment vector (one cluster id per member) behave
 identically, so everything works on the unique vectors with their multiplicities, and agree(i, j)
@@ -60,6 +61,27 @@ def mini_clusters(assignments, top_prob, n_clusters, t_low, t_high, thresh=0.0):
         # members agree E > t_low times with themselves, so they leave too.
         touched = _weight_agreeing(vectors[ids], vectors[members], np.ones(len(members)), t_low)
         alive[ids[touched > 0]] = False
+    return clusters
+
+
+def mini_clusters_reference(assignments, top_prob, n_clusters, t_low, t_high, thresh=0.0):
+    """`mini_clusters` as the method states it, to read and to test against: the explicit n x n
+    agreement matrix and the greedy loop over points, O(n^2) memory and O(n^3) time (a few thousand
+    points at most). Same arguments, same result."""
+    agree = (assignments[:, :, None] == assignments[:, None, :]).sum(axis=0)  # agree[i, j]: members in accord
+    eligible = (top_prob > thresh).all(axis=0)
+    clusters = []
+    for _ in range(n_clusters):
+        candidates = np.flatnonzero(eligible)
+        if len(candidates) == 0:
+            break
+        degree = [sum(agree[i, j] > t_high for j in candidates) for i in candidates]  # strong positive edges
+        centre = candidates[int(np.argmax(degree))]  # argmax: the first of ties, the lowest index
+        members = np.array([j for j in candidates if agree[centre, j] > t_high], dtype=np.int64)
+        clusters.append(members)
+        for i in candidates:  # only points strongly negative to every member stay eligible
+            if any(agree[i, j] > t_low for j in members):
+                eligible[i] = False
     return clusters
 
 

@@ -15,7 +15,7 @@ COMPILE_SECONDS = 10.0  # per compiled step function (train, train with pseudo-l
 
 def member_epochs(params: dict) -> int:
     """Epochs summed over members of one KingdraCluster run with these (method-resolved) parameters."""
-    return params["members"] * (params["epochs_first"] + params["rounds"] * params["epochs"])
+    return params["members"] * (params["epochs_unsupervised"] + params["pseudo_label_rounds"] * params["epochs"])
 
 
 def seconds(params: dict, n_samples: int, n_features: int, vectorized: bool = False) -> float:
@@ -23,5 +23,5 @@ def seconds(params: dict, n_samples: int, n_features: int, vectorized: bool = Fa
     weights = sum(a * b for a, b in zip(widths, widths[1:]))
     training = member_epochs(params) * n_samples * weights * FLOP_PER_WEIGHT / CPU_FLOPS
     networks = 1 if vectorized else params["members"]
-    compiles = networks * (2 + (params["rounds"] > 0))
+    compiles = networks * (2 + (params["pseudo_label_rounds"] > 0))
     return training + compiles * COMPILE_SECONDS

@@ -24,16 +24,17 @@ BASELINE_KEYS = ("kmeans_n_init", "ac_max_points")
 # Owned by the runner, per run: never part of a profile.
 RUNNER_OWNED = ("checkpoint_dir", "callbacks", "verbose", "seed")
 # Every resolved profile states these, so none silently takes KingdraCluster's MNIST defaults.
-REQUIRED = ("n_clusters", "members", "rounds", "epochs_first", "epochs", "t_low", "t_high", "thresh",
-            "noise_std", "w_mi", "w_mi_after", "w_ladder", "w_kl", "last_layer_bn", "lr", "batch_size",
-            "common_mapping", "feed_order", "layer_sizes", "loss", "kmeans_n_init", "ac_max_points")
+REQUIRED = ("n_clusters", "members", "pseudo_label_rounds", "epochs_unsupervised", "epochs", "t_low", "t_high",
+            "thresh", "noise_std", "w_cluster", "w_cluster_after", "w_ladder", "w_kl", "last_layer_bn", "lr",
+            "batch_size", "common_mapping", "feed_order", "layer_sizes", "loss", "kmeans_n_init", "ac_max_points")
 
 
 def estimator_keys() -> tuple[str, ...]:
     from kingdra.cluster import KingdraCluster  # Keras loads only when a config is resolved
 
-    names = inspect.signature(KingdraCluster.__init__).parameters
-    return tuple(n for n in names if n not in ("self", *RUNNER_OWNED))
+    names = inspect.signature(KingdraCluster.__init__).parameters.values()
+    # **old_names only carries old spellings (kingdra.renamed.RENAMED): a profile uses today's names
+    return tuple(p.name for p in names if p.name not in ("self", *RUNNER_OWNED) and p.kind != p.VAR_KEYWORD)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +51,12 @@ class Config:
         from kingdra.datasets import load
 
         return load(self.loader, **({"extractor": self.extractor} if self.extractor else {}))
+
+    def data_shape(self):
+        """(rows, columns) of `load_data()`'s X, without loading it (a plan needs no features)."""
+        from kingdra.datasets import shape
+
+        return shape(self.loader, **({"extractor": self.extractor} if self.extractor else {}))
 
 
 def available_datasets(config_dir=CONFIG_DIR) -> list[str]:

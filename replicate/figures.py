@@ -1,17 +1,19 @@
-"""The paper's figures, rebuilt from the run files (which keep every run's final labels).
+"""Our figures (the paper has none of them), from the run files (which keep every run's final labels).
 
     python -m replicate.figures [--runs-dir results/runs] [--out-dir figures]
 
+- `im_rows.png`: the table's question: Ladder-IM, Ladder-IM-ensemble and Kingdra-Ladder-IM at equal
+  member-epochs, per dataset and profile, a dot per seed and the mean, the paper's values as stars.
 - `accuracy_vs_training_<dataset>.png`: accuracy against training spent (member-epochs, summed over
-  members) for Ladder-IM, Ladder-IM-ensemble and Kingdra-Ladder-IM, every profile at once, a point per
-  Kingdra round, with the paper's accuracies (where it has them) as horizontal lines (ours).
-- `<dataset>_clusters_<profile>.png` (each dataset of images with runs): one row per final cluster of a Kingdra-Ladder-IM
-  run, 15 random members each, the row named after the class holding a majority of the cluster or
-  "unk" when none does; members of another class than the row's are outlined in red.
-- `rounds_<profile>.png`: accuracy, pseudo-label coverage and precision per round (ours).
-- `precision_coverage_<profile>.png`: pseudo-label precision against coverage, one point per round (ours).
+  members) for the same three rows, every profile at once, a point per Kingdra round, the paper's
+  values as stars at the paper's training.
+- `<dataset>_clusters_<profile>.png` (replicate/cluster_grids.py): the final clusters of a
+  Kingdra-Ladder-IM run, errors framed in red.
+- `rounds_<profile>.png`: accuracy, pseudo-label coverage and precision per round.
+- `precision_coverage_<profile>.png`: pseudo-label precision against coverage, one point per round.
 
-Every file name and title names the profile it came from (or, for the training figure, its legend).
+One colour per method in every figure (METHOD_COLOURS). Stale runs are left out, as in the table;
+a figure no current run makes is removed. Every file name or legend names its profile.
 """
 from __future__ import annotations
 
@@ -23,90 +25,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from kingdra.datasets import DATASETS, TABLE_DATASETS, load, title
+from kingdra.datasets import DATASETS, TABLE_DATASETS, title
 
 from . import budget, paper
 from .config import load_config
 from .environment import REPO, RUNS_DIR
-from .run import decode_labels
+from .cluster_grids import dataset_images, plot_cluster_grid
+from .records import decode_labels
 from .methods import METHODS
-from .table import in_table_order, load_runs, profiles_of
+from .table import in_table_order, load_runs, profiles_of, stale_runs
 
 FIGURES_DIR = REPO / "figures"  # top level: the repository's design card
 KINGDRA_METHODS = ("kingdra-ladder-im", "kingdra-ladder-dot")
 TRAINING_METHODS = ("ladder-im", "ladder-im-ensemble", "kingdra-ladder-im")
-PER_ROW = 15
-RED, WHITE = np.array([0.85, 0.1, 0.1]), np.ones(3)
-
-
-def cluster_rows(labels, y, class_names, per_row=PER_ROW, seed=0) -> list[dict]:
-    """One dict per non-empty cluster: its name (majority class or "unk"), up to `per_row` random
-    members, and which of them are of another class than the row's. Rows are ordered by class,
-    "unk" rows last; an "unk" row outlines nothing, having no class to be wrong against."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for cluster in np.unique(labels):
-        members = np.flatnonzero(labels == cluster)
-        counts = np.bincount(y[members], minlength=len(class_names))
-        majority = int(counts.argmax()) if counts.max() * 2 > len(members) else None
-        shown = rng.choice(members, size=min(per_row, len(members)), replace=False)
-        rows.append({
-            "cluster": int(cluster),
-            "name": "unk" if majority is None else class_names[majority],
-            "majority": majority,
-            "size": len(members),
-            "members": shown,
-            "wrong": np.zeros(len(shown), bool) if majority is None else y[shown] != majority,
-        })
-    return sorted(rows, key=lambda r: (r["majority"] is None, r["majority"] or 0, r["cluster"]))
-
-
-def mosaic(images, rows, border=2) -> np.ndarray:
-    """RGB canvas: a tile per shown member, framed red when wrong and white otherwise.
-    `images` is (n, h, w) or (n, h, w, 3), values in [0, 1]."""
-    h, w = images.shape[1:3]
-    tile_h, tile_w = h + 2 * border, w + 2 * border
-    canvas = np.ones((len(rows) * tile_h, PER_ROW * tile_w, 3))
-    for r, row in enumerate(rows):
-        for c, (index, wrong) in enumerate(zip(row["members"], row["wrong"])):
-            top, left = r * tile_h, c * tile_w
-            canvas[top:top + tile_h, left:left + tile_w] = RED if wrong else WHITE
-            image = images[index]
-            canvas[top + border:top + border + h, left + border:left + border + w] = (
-                image[..., None] if image.ndim == 2 else image)
-    return canvas
-
-
-def plot_cluster_grid(images, labels, y, class_names, caption, seed=0):
-    rows = cluster_rows(labels, y, class_names, seed=seed)
-    canvas = mosaic(images, rows)
-    tile_h = canvas.shape[0] / len(rows)
-    fig, ax = plt.subplots(figsize=(PER_ROW * 0.55 + 1.5, len(rows) * 0.55 + 0.8))
-    ax.imshow(canvas, interpolation="nearest")
-    ax.set_yticks([(r + 0.5) * tile_h for r in range(len(rows))],
-                  [f"{row['name']} ({row['size']})" for row in rows])
-    ax.set_xticks([])
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_title(caption, fontsize=9)
-    fig.text(0.5, 0.005, "row: the class holding a majority of the cluster (\"unk\": none does) and, in brackets, "
-             "the cluster's size; 15 random members each, framed red when of another class than the row's",
-             ha="center", va="bottom", fontsize=6, color="0.3", wrap=True)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    return fig
-
-
-def dataset_images(dataset):
-    """The dataset's raw images in [0, 1] and its classes, in the loaders' order (the order the
-    run files' labels follow)."""
-    kwargs = {"extractor": None} if DATASETS[dataset].extracted else {}
-    X, y, _ = load(dataset, **kwargs)
-    images = X.reshape(len(X), *DATASETS[dataset].image_shape)
-    return images / images.max(), y  # digits come as 0-16, the rest as [0, 1]
 
 
 SEED_STYLES = ("-", "--", ":", "-.")
+# One colour per method in every figure.
+METHOD_COLOURS = {"kmeans": "0.45", "ac": "0.65", "ladder-im": "C0", "ladder-im-ensemble": "C1", "ladder-dot": "C4",
+                  "kingdra-ladder-dot": "C3", "kingdra-ladder-im": "C2"}
+IM_ROWS = ("ladder-im", "ladder-im-ensemble", "kingdra-ladder-im")
 NOT_IN_PAPER = "ours, not in the paper"
 
 
@@ -124,7 +62,7 @@ def plot_rounds(runs, profile):
     for row, dataset in zip(axes, datasets):
         for run in sorted((r for r in ran if r["dataset"] == dataset), key=lambda r: (r["method"], r["seed"])):
             rounds = [h["round"] for h in run["history"]]
-            style = {"color": f"C{KINGDRA_METHODS.index(run['method'])}", "alpha": 0.8, "marker": "o", "ms": 3,
+            style = {"color": METHOD_COLOURS[run["method"]], "alpha": 0.8, "marker": "o", "ms": 3,
                      "linestyle": SEED_STYLES[seeds.index(run["seed"]) % len(SEED_STYLES)]}
             n = run["data"]["shape"][0]
             row[0].plot(rounds, [100 * h["accuracy"] for h in run["history"]], **style)
@@ -139,11 +77,11 @@ def plot_rounds(runs, profile):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
     methods = [m for m in KINGDRA_METHODS if any(r["method"] == m for r in ran)]
-    handles = ([Line2D([], [], color=f"C{KINGDRA_METHODS.index(m)}", marker="o", ms=3) for m in methods]
+    handles = ([Line2D([], [], color=METHOD_COLOURS[m], marker="o", ms=3) for m in methods]
                + [Line2D([], [], color="0.3", linestyle=SEED_STYLES[i % len(SEED_STYLES)]) for i in range(len(seeds))])
     labels = [METHODS[m].label for m in methods] + [f"seed {s}" for s in seeds]
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-    fig.suptitle(f"Kingdra rounds, profile `{profile}` ({NOT_IN_PAPER})", fontsize=10)
+    fig.suptitle(f"Kingdra rounds, profile {profile} ({NOT_IN_PAPER})", fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
@@ -152,20 +90,20 @@ def plot_precision_coverage(runs, profile):
     """Pseudo-label precision against coverage (the share of points holding a pseudo-label)."""
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     ran = [r for r in runs if r["method"] in KINGDRA_METHODS]
-    for d, dataset in enumerate(sorted({r["dataset"] for r in ran})):
-        for m, method in enumerate(KINGDRA_METHODS):
+    for d, dataset in enumerate(in_table_order({r["dataset"] for r in ran})):
+        for method in KINGDRA_METHODS:
             points = [(100 * h["pseudo_label_coverage"], 100 * h["pseudo_label_precision"])
                       for r in ran if r["dataset"] == dataset and r["method"] == method
                       for h in r["history"] if "pseudo_label_precision" in h]
             if points:
                 cov, prec = zip(*points)
-                ax.scatter(cov, prec, color=f"C{d}", marker="os"[m], alpha=0.7,
-                           label=f"{title(dataset)} {method.replace('kingdra-', '')}")
+                ax.scatter(cov, prec, color=METHOD_COLOURS[method], marker="os^D"[d % 4], alpha=0.7,
+                           label=f"{title(dataset)}, {METHODS[method].label}")
     ax.set_xlabel("coverage (% of points pseudo-labelled)")
     ax.set_ylabel("precision (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(f"Pseudo-labels per round, profile `{profile}` ({NOT_IN_PAPER})", fontsize=10)
+    ax.set_title(f"Pseudo-labels per round, profile {profile} ({NOT_IN_PAPER})", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -180,22 +118,24 @@ def training_curve(run) -> tuple[list[int], list[float]]:
 
 def plot_training(runs, dataset):
     """Accuracy against member-epochs: a line per Kingdra run (a point per round), a point per
-    single-network or ensemble run, a line style per profile, the paper's numbers dashed."""
+    single-network or ensemble run, a marker per profile; the paper's numbers as stars at the
+    paper's training, side by side so that close values do not hide each other."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     profiles = profiles_of(runs)
+    paper_budget = budget.member_epochs(load_config(dataset, "paper").params) if dataset in TABLE_DATASETS else None
     for m, method in enumerate(TRAINING_METHODS):
-        color = f"C{m}"
+        color = METHOD_COLOURS[method]
         for run in sorted((r for r in runs if r["dataset"] == dataset and r["method"] == method),
                           key=lambda r: (profiles.index(r["profile"]), r["seed"])):
             spent, accuracy = training_curve(run)
             p = profiles.index(run["profile"])
             ax.plot(spent, accuracy, color=color, marker="os^D"[p % 4], ms=4, alpha=0.75,
-                    linestyle=("-", "--", ":", "-.")[p % 4], label=f"{run['label']}, `{run['profile']}`")
-        if dataset in paper.ACCURACY[method]:
-            ax.axhline(float(paper.ACCURACY[method][dataset].split()[0]), color=color, linewidth=0.8,
-                       linestyle=(0, (6, 3)), alpha=0.6, label=f"{METHODS[method].label} (paper)")
-    if dataset in TABLE_DATASETS:  # the released settings' members x epochs, from the paper profile
-        ax.axvline(budget.member_epochs(load_config(dataset, "paper").params), color="0.4", linewidth=0.8, linestyle=":",
+                    linestyle=("-", "--", ":", "-.")[p % 4], label=f"{run['label']}, {run['profile']}")
+        if paper_budget and dataset in paper.ACCURACY[method]:
+            ax.plot([paper_budget * (0.8, 1.0, 1.25)[m]], [float(paper.ACCURACY[method][dataset].split()[0])],
+                    marker="*", ms=10, color=color, linestyle="none", label=f"{METHODS[method].label} (paper)")
+    if paper_budget:  # the released settings' members x epochs, from the paper profile
+        ax.axvline(paper_budget, color="0.4", linewidth=0.8, linestyle=":",
                    label="the paper's Kingdra training (members x epochs)")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))  # one entry per method and profile, not per seed
@@ -210,8 +150,55 @@ def plot_training(runs, dataset):
     return fig
 
 
+def plot_equal_budget(runs):
+    """The table's question: per dataset, Ladder-IM, Ladder-IM-ensemble and Kingdra-Ladder-IM at
+    equal member-epochs, a group per profile, a dot per seed and a bar at the mean; the paper's
+    three values as stars in a group of their own."""
+    ran = [r for r in runs if r["method"] in IM_ROWS]
+    datasets = in_table_order({r["dataset"] for r in ran})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(max(4.2 * len(datasets), 8.0), 4.4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        profiles = profiles_of([r for r in ran if r["dataset"] == dataset])
+        groups = profiles + (["paper's"] if dataset in TABLE_DATASETS else [])
+        for g, group in enumerate(groups):
+            for m, method in enumerate(IM_ROWS):
+                x = g + (m - 1) * 0.25
+                if group == "paper's":
+                    if dataset in paper.ACCURACY[method]:
+                        ax.plot(x, float(paper.ACCURACY[method][dataset].split()[0]), marker="*", ms=12,
+                                color=METHOD_COLOURS[method], linestyle="none")
+                    continue
+                values = [100 * r["metrics"]["accuracy"] for r in ran
+                          if (r["dataset"], r["profile"], r["method"]) == (dataset, group, method)]
+                if values:
+                    ax.plot(np.full(len(values), x) + np.linspace(-0.05, 0.05, len(values)), values, "o", ms=4,
+                            color=METHOD_COLOURS[method], alpha=0.75)
+                    ax.plot([x - 0.1, x + 0.1], [np.mean(values)] * 2, color=METHOD_COLOURS[method], linewidth=2.5)
+        # Every row of a profile trains each member as long (replicate/methods.py): say how long.
+        per_member = {p: budget.member_epochs({**r["config"]["estimator"], "members": 1}) for r in ran
+                      for p in profiles if (r["profile"], r["dataset"]) == (p, dataset)}
+        ax.set_xticks(range(len(groups)), [f"{p}\n{per_member[p]} epochs per member" for p in profiles]
+                      + (["paper\n(its protocol)"] if "paper's" in groups else []), fontsize=8)
+        ax.set_title(title(dataset), fontsize=10)
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3, axis="y")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=METHOD_COLOURS[m], marker="o", linestyle="none") for m in IM_ROWS]
+    fig.legend(handles + [Line2D([], [], color="0.3", marker="*", ms=10, linestyle="none")],
+               [METHODS[m].label for m in IM_ROWS] + ["the paper's value"], loc="lower center", ncol=4, fontsize=8,
+               frameon=False)
+    fig.suptitle(f"Do pseudo-labels help? The IM rows at equal training; dots: seeds, bars: means ({NOT_IN_PAPER})",
+                 fontsize=9)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
 def build(runs, out_dir, images=dataset_images) -> list[Path]:
-    """Every figure the runs allow, per profile; returns the files written."""
+    """Every figure the current runs allow, per profile; returns the files written. A stale run (made
+    with settings its profile has changed since) is left out, as the table leaves it out."""
+    stale = stale_runs(runs)
+    runs = [r for r in runs if id(r) not in stale]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -221,6 +208,8 @@ def build(runs, out_dir, images=dataset_images) -> list[Path]:
         plt.close(fig)
         written.append(out_dir / name)
 
+    if any(r["method"] in IM_ROWS for r in runs):
+        save(plot_equal_budget(runs), "im_rows.png")
     for dataset in sorted({r["dataset"] for r in runs if r["method"] in TRAINING_METHODS}):
         save(plot_training(runs, dataset), f"accuracy_vs_training_{dataset}.png")
     for profile in profiles_of(runs):
@@ -231,8 +220,8 @@ def build(runs, out_dir, images=dataset_images) -> list[Path]:
             if not candidates:
                 continue
             run = candidates[0]
-            pictures, y = images(dataset)
-            caption = (f"{title(dataset)}: {run['label']}, profile `{profile}`, seed {run['seed']}, "
+            pictures, y = images(dataset, run)
+            caption = (f"{title(dataset)}: {run['label']}, profile {profile}, seed {run['seed']}, "
                        f"accuracy {100 * run['metrics']['accuracy']:.1f}%")
             grid = plot_cluster_grid(pictures, decode_labels(run["labels"]), y, run["data"]["class_names"], caption,
                                      seed=run["seed"])
@@ -251,6 +240,9 @@ def main(argv=None) -> int:
     written = build(load_runs(args.runs_dir), args.out_dir)
     for path in written:
         print(f"wrote {path}")
+    for old in sorted(set(Path(args.out_dir).glob("*.png")) - set(written)):  # from runs that are gone or stale
+        old.unlink()
+        print(f"removed {old}")
     if not written:
         print("no Kingdra run files yet: run `make table1` first")
     return 0

@@ -2,9 +2,9 @@
 
 The ladder rows are KingdraCluster with parts switched off, so every row shares the profile's
 network, losses and optimiser and differs only where the method does. A row without pseudo-label
-rounds (rounds=0) trains each member as many epochs as one Kingdra member gets in total when every
-round trains on pseudo-labels (a round without them trains epochs_first), so the rows compare
-methods, not training lengths.
+rounds (pseudo_label_rounds=0) trains each member as many epochs as one Kingdra member gets in total
+when every round trains on pseudo-labels (a round without them trains epochs_unsupervised), so the
+rows compare methods, not training lengths.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ class Method:
 METHODS = {
     "kmeans": Method("K-means", None),
     "ac": Method("AC", None),
-    "ladder-im": Method("Ladder-IM", {"members": 1, "rounds": 0, "loss": "im"}),
-    "ladder-im-ensemble": Method("Ladder-IM-ensemble", {"rounds": 0, "loss": "im"}),
-    "ladder-dot": Method("Ladder-Dot", {"members": 1, "rounds": 0, "loss": "dot"}),
+    "ladder-im": Method("Ladder-IM", {"members": 1, "pseudo_label_rounds": 0, "loss": "im"}),
+    "ladder-im-ensemble": Method("Ladder-IM-ensemble", {"pseudo_label_rounds": 0, "loss": "im"}),
+    "ladder-dot": Method("Ladder-Dot", {"members": 1, "pseudo_label_rounds": 0, "loss": "dot"}),
     "kingdra-ladder-dot": Method("Kingdra-Ladder-Dot", {"loss": "dot"}),
     "kingdra-ladder-im": Method("Kingdra-Ladder-IM", {"loss": "im"}),
 }
@@ -44,9 +44,9 @@ def estimator_params(method: str, profile_params: dict) -> dict:
     if overrides is None:
         raise ValueError(f"{method!r} is a baseline, not a KingdraCluster method")
     params = {**profile_params, **overrides}
-    if params["rounds"] == 0:
-        total = profile_params["epochs_first"] + profile_params["rounds"] * profile_params["epochs"]
-        params["epochs_first"] = total
+    if params["pseudo_label_rounds"] == 0:
+        params["epochs_unsupervised"] = (profile_params["epochs_unsupervised"]
+                                         + profile_params["pseudo_label_rounds"] * profile_params["epochs"])
     return params
 
 

@@ -17,7 +17,10 @@ from pathlib import Path
 
 import ray
 
-from . import environment, run
+from . import environment
+from .cell import make_record, remove_checkpoint
+from .methods import check_method
+from .records import run_path, write_record
 
 
 @ray.remote(num_cpus=0)
@@ -36,8 +39,8 @@ class Progress:
 
 def _task(config, method, seed, data, checkpoint_root, command, progress):
     ray.get(progress.start.remote((config.dataset, method, seed)))  # counted as running before it runs
-    record = run.make_record(config, method, seed, data, checkpoint_root=checkpoint_root, command=command)
-    run.remove_checkpoint(config, method, seed, checkpoint_root)  # the result now lives in Ray's object store
+    record = make_record(config, method, seed, data, checkpoint_root=checkpoint_root, command=command)
+    remove_checkpoint(config, method, seed, checkpoint_root)  # the result now lives in Ray's object store
     return record
 
 
@@ -85,7 +88,7 @@ def run_sweep(todo, runs_dir=environment.RUNS_DIR, cpus_per_task=1, checkpoint_r
     while pending:
         [ref], _ = ray.wait(list(pending), num_returns=1)
         config, method, seed, submitted = pending.pop(ref)
-        name = f"{config.dataset} | {run.check_method(method).label} | seed {seed}"
+        name = f"{config.dataset} | {check_method(method).label} | seed {seed}"
         try:
             record = ray.get(ref)
         except ray.exceptions.RayError as err:
@@ -93,8 +96,8 @@ def run_sweep(todo, runs_dir=environment.RUNS_DIR, cpus_per_task=1, checkpoint_r
             failures.append((config, method, seed, cause))
             outcome = f"FAILED {name}: {type(cause).__name__}: {str(cause).strip().splitlines()[-1]}"
         else:
-            path = run.run_path(runs_dir, config.dataset, method, config.profile, seed)
-            run.write_record(path, record)
+            path = run_path(runs_dir, config.dataset, method, config.profile, seed)
+            write_record(path, record)
             done += 1
             outcome = (f"done {name}: accuracy {record['metrics']['accuracy']:.4f}, "
                        f"{record['wall_seconds'] / 60:.1f} min -> {path}")

@@ -9,55 +9,23 @@ skipped, so an interrupted invocation resumes where it stopped; a KingdraCluster
 checkpoint after every round (under the cache, not the results) and continues from the last
 finished one. Runs go dataset by dataset, seed by seed, so the first seed of every row lands first;
 with `--ray` they run as tasks of a Ray cluster instead (replicate/ray_sweep.py), to the same run files.
+This module decides what runs; replicate/cell.py runs one, replicate/records.py is the run file.
 """
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import dataclasses
 import json
-import shutil
 import sys
-import time
-import zlib
-from datetime import datetime, timezone
-from pathlib import Path
 
-import numpy as np
-
-from kingdra import metrics
-from kingdra.cluster import KingdraCluster
 from kingdra.datasets import TABLE_DATASETS, download
-from kingdra.datasets.base import atomic_file, cache_root
 
 from . import budget, environment
+from .cell import run_one
 from .config import CONFIG_DIR, load_config
-from .methods import METHODS, agglomerative, check_method, estimator_params, kmeans
-
-
-def run_name(dataset, method, profile, seed) -> str:
-    return f"{dataset}__{method}__{profile}__seed{seed}.json"
-
-
-def run_path(runs_dir, dataset, method, profile, seed) -> Path:
-    return Path(runs_dir) / run_name(dataset, method, profile, seed)
-
-
-def encode_labels(labels) -> str:
-    """Cluster ids as zlib-compressed uint8 in base64: a 70000-point labelling is ~20 KB of JSON,
-    small enough to commit with every run so figures and rescoring need no rerun."""
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() > 255):
-        raise ValueError(f"run files store cluster ids 0-255; got {labels.min()}-{labels.max()}")
-    return base64.b64encode(zlib.compress(np.asarray(labels, np.uint8).tobytes(), 9)).decode()
-
-
-def decode_labels(text: str) -> np.ndarray:
-    return np.frombuffer(zlib.decompress(base64.b64decode(text)), np.uint8).astype(np.int64)
-
-
-DATA_FIELDS = ("source", "fidelity", "features", "extractor", "version")  # of DatasetInfo: what the data was
+from .methods import METHODS, check_method, estimator_params
+from .records import DATA_FIELDS, portable_command, portable_source, read_run, run_name, run_path
 
 
 def stale_reason(run, config, method, data_info=None, commit=None) -> str | None:
@@ -74,7 +42,9 @@ def stale_reason(run, config, method, data_info=None, commit=None) -> str | None
         reasons.append(f"its {' and '.join(changed)} settings differ from profile {config.profile!r}")
     if data_info is not None:
         current = dataclasses.asdict(data_info)
-        differ = [f for f in DATA_FIELDS if run.get("data", {}).get(f) != current[f]]
+        ran_on = {**run.get("data", {}), "source": portable_source(run.get("data", {}).get("source"))}
+        current["source"] = portable_source(current["source"])
+        differ = [f for f in DATA_FIELDS if ran_on.get(f) != current[f]]
         if differ:
             reasons.append(f"its data's {', '.join(differ)} differ from the data here "
                            f"(version {run.get('data', {}).get('version')!r}, now {current['version']!r})")
@@ -91,76 +61,7 @@ def ran_at_commit(run) -> str | None:
 def existing_runs(runs_dir, config, methods, seeds) -> dict:
     """{(seed, method): parsed run file} of the runs already made, each file read once."""
     paths = {(s, m): run_path(runs_dir, config.dataset, m, config.profile, s) for s in seeds for m in methods}
-    return {key: json.loads(path.read_text()) for key, path in paths.items() if path.exists()}
-
-
-def checkpoint_dir(dataset, method, profile, seed, root=None) -> Path:
-    root = Path(root) if root is not None else cache_root() / "replicate" / "checkpoints"
-    return root / run_name(dataset, method, profile, seed).removesuffix(".json")
-
-
-def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None, command=None) -> Path:
-    """Run one cell for one seed and write its run file (over a stale one, if any)."""
-    path = run_path(runs_dir, config.dataset, method, config.profile, seed)
-    record = make_record(config, method, seed, data, env, command=command)
-    write_record(path, record)
-    remove_checkpoint(config, method, seed)
-    m = record["metrics"]
-    print(f"   accuracy {m['accuracy']:.4f}  nmi {m['nmi']:.4f}  ari {m['ari']:.4f}  "
-          f"{record['wall_seconds']:.0f} s -> {path}", flush=True)
-    return path
-
-
-def make_record(config, method, seed, data, env=None, checkpoint_root=None, command=None) -> dict:
-    """Run one (dataset, method, seed) and return its run record. A KingdraCluster run keeps a
-    checkpoint after every round under `checkpoint_root` (default: the cache) and resumes from it."""
-    X, y, info = data
-    label = check_method(method).label
-    print(f"== {config.dataset} | {label} | profile {config.profile} | seed {seed}", flush=True)
-    started_at, started = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
-    k = config.params["n_clusters"]
-    checkpoints, history, resumed, details, params, ensemble = None, [], False, {}, None, None
-    if method == "kmeans":
-        labels, details = kmeans(X, k, seed, config.baseline["kmeans_n_init"])
-    elif method == "ac":
-        labels, details = agglomerative(X, k, seed, config.baseline["ac_max_points"])
-    else:
-        params = estimator_params(method, config.params)
-        checkpoints = checkpoint_dir(config.dataset, method, config.profile, seed, checkpoint_root)
-        resumed = (checkpoints / "kingdra_state.npz").exists()
-        model = KingdraCluster(**params, checkpoint_dir=str(checkpoints), verbose=2, seed=seed).fit(X, y)
-        labels, history, ensemble = model.labels_, model.history_, model.ensemble_
-    scores = {"accuracy": metrics.accuracy(y, labels), "nmi": metrics.nmi(y, labels), "ari": metrics.ari(y, labels)}
-    if params is not None and params["members"] > 1:
-        scores.update({rule: history[-1][rule] for rule in ("accuracy_released", "accuracy_aligned")})
-    record = {
-        "dataset": config.dataset, "method": method, "label": label, "profile": config.profile, "seed": seed,
-        "config": {"loader": config.loader, "extractor": config.extractor, "notes": config.notes,
-                   "estimator": params, "baseline": config.baseline, "details": details},
-        "data": {**dataclasses.asdict(info), "shape": list(X.shape)},
-        "environment": env or environment.describe(),
-        "command": command,
-        "ensemble": ensemble,  # how the members actually trained: "sequential" or "vectorized" ("auto" resolved)
-        "history": history,
-        "metrics": {name: float(value) for name, value in scores.items()},
-        "labels": encode_labels(labels),
-        "resumed": resumed,
-        "started": started_at,
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "training_seconds": round(sum(r["seconds"] for r in history), 3) or None,
-    }
-    return record
-
-
-def remove_checkpoint(config, method, seed, checkpoint_root=None) -> None:
-    """Once a run's result is safe: a full ensemble's checkpoint is hundreds of MB."""
-    shutil.rmtree(checkpoint_dir(config.dataset, method, config.profile, seed, checkpoint_root), ignore_errors=True)
-
-
-def write_record(path, record) -> None:
-    """The run file, written atomically: a half-written file never takes the final name."""
-    with atomic_file(Path(path)) as tmp:
-        tmp.write(json.dumps(record, indent=1).encode())
+    return {key: read_run(path) for key, path in paths.items() if path.exists()}
 
 
 def to_run(existing, config, methods, seeds, data_info=None, commit=None, say=False) -> list:
@@ -179,13 +80,12 @@ def to_run(existing, config, methods, seeds, data_info=None, commit=None, say=Fa
     return todo
 
 
-def estimated_seconds(config, method, data) -> float:
-    """Rough CPU cost of one run (see replicate.budget); the baselines count as free."""
+def estimated_seconds(config, method, shape) -> float:
+    """Rough CPU cost of one run on an X of `shape` (see replicate.budget); the baselines count as free."""
     if check_method(method).overrides is None:
         return 0.0
     params = estimator_params(method, config.params)
-    X = data[0]
-    return budget.seconds(params, X.shape[0], X.shape[1], params.get("ensemble") == "vectorized")
+    return budget.seconds(params, shape[0], shape[1], params.get("ensemble") == "vectorized")
 
 
 def main(argv=None) -> int:
@@ -207,10 +107,16 @@ def main(argv=None) -> int:
                              "storage every node sees lets a task retried on another node resume")
     parser.add_argument("--config-dir", default=str(CONFIG_DIR),
                         help="directory of <dataset>.json configs (default: replicate/configs)")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="write into a tracked runs dir from uncommitted code (the run files record the diff's "
+                             "hash and the changed files)")
     parser.add_argument("--rerun-other-commits", action="store_true",
                         help="also redo runs made at another git commit (by default they are kept and counted)")
     args = parser.parse_args(argv)
-    command = " ".join(["python -m replicate.run", *(sys.argv[1:] if argv is None else argv)])
+    refusal = None if args.plan or args.allow_dirty else environment.refuse_dirty_tracked_runs(args.runs_dir)
+    if refusal:
+        parser.error(refusal)
+    command = portable_command(sys.argv[1:] if argv is None else argv, environment.REPO)
     head = environment.describe_git()["commit"]
     rerun_at = head if args.rerun_other_commits else None
     methods = list(METHODS) if args.method == ["all"] else args.method
@@ -229,6 +135,14 @@ def main(argv=None) -> int:
         if not to_run(existing, config, methods, args.seed, commit=rerun_at):
             print(f"{config.dataset}: every run exists", flush=True)
             continue
+        if args.plan:  # shapes, not data: planning never builds a matrix or extracts features
+            todo = to_run(existing, config, methods, args.seed, commit=rerun_at, say=True)
+            cost = sum(estimated_seconds(config, m, config.data_shape()) for _, m in todo)
+            total += cost
+            print(f"{config.dataset}: {len(todo)} runs missing, estimated {cost / 3600:.2f} h on a 2-core CPU "
+                  "(replicate/budget.py; runs from other data, checked when the data loads, not counted)",
+                  flush=True)
+            continue
         try:
             # `present` is data already here: it never starts a download (`make data` is that ask)
             with download.downloads_disabled() if only_present else contextlib.nullcontext():
@@ -240,12 +154,9 @@ def main(argv=None) -> int:
             continue
         # With the data at hand, a run made from other data (source, features, version) is stale too.
         todo = to_run(existing, config, methods, args.seed, data[2], rerun_at, say=True)
-        cost = sum(estimated_seconds(config, m, data) for _, m in todo)
-        total += cost
+        cost = sum(estimated_seconds(config, m, data[0].shape) for _, m in todo)
         print(f"{config.dataset}: {len(todo)} runs missing, estimated {cost / 3600:.2f} h on a 2-core CPU "
               f"(replicate/budget.py)", flush=True)
-        if args.plan:
-            continue
         if args.ray is not None:
             sweep += [(config, method, seed, data) for seed, method in todo]
             continue

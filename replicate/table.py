@@ -3,8 +3,11 @@
     python -m replicate.table [--runs-dir results/runs] [--out-dir results]
 
 One section per profile found. Cells are mean (std) over seeds (sample std) in percent; a cell
-with fewer seeds than its profile's others says how many; a cell without runs shows "—". The
-paper's numbers sit in their own columns, labelled as the paper's, and fill nothing else.
+with fewer seeds than its profile's others says how many; a cell without runs shows "—". A run
+made with settings its profile has changed since is stale: it is counted above the profile's
+tables and left out of every cell, so no cell mixes two settings. The paper's numbers sit in their
+own columns, labelled as the paper's, and fill nothing else. The README's copy of the `cpu`
+accuracy table is rewritten here too (between its README_BEGIN and README_END lines).
 """
 from __future__ import annotations
 
@@ -22,8 +25,9 @@ from kingdra.datasets.base import atomic_file
 
 from . import paper
 from .config import load_config
-from .environment import RESULTS_DIR, RUNS_DIR, hardware_label
+from .environment import REPO, RESULTS_DIR, RUNS_DIR, hardware_label
 from .methods import METHODS, estimator_params
+from .records import read_run
 
 NOT_RUN = "—"
 METRICS = ("accuracy", "nmi", "ari", "accuracy_released", "accuracy_aligned")
@@ -31,13 +35,7 @@ PROFILE_ORDER = ("paper", "cpu", "tiny")
 
 
 def load_runs(runs_dir) -> list[dict]:
-    runs = []
-    for path in sorted(Path(runs_dir).glob("*.json")):
-        try:
-            runs.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as err:  # run files are written atomically: this one was edited by hand
-            raise ValueError(f"{path} is not valid JSON ({err}); delete it and run `make table1` again") from err
-    return runs
+    return [read_run(path) for path in sorted(Path(runs_dir).glob("*.json"))]
 
 
 def cells(runs) -> dict:
@@ -53,11 +51,12 @@ def cells(runs) -> dict:
 
 
 def without_pseudo_labels(runs) -> dict:
-    """{(dataset, method): seeds} of pseudo-label runs (rounds > 0) where no round trained on any."""
+    """{(dataset, method): seeds} of pseudo-label runs (pseudo_label_rounds > 0) where no round trained on any."""
     found = {}
     for r in runs:
         estimator = r["config"].get("estimator") or {}
-        if estimator.get("rounds", 0) > 0 and all(h["pseudo_label_source"] == "none" for h in r.get("history", [])):
+        untrained = all(h["pseudo_label_source"] == "none" for h in r.get("history", []))
+        if estimator.get("pseudo_label_rounds", 0) > 0 and untrained:
             found[r["dataset"], r["method"]] = found.get((r["dataset"], r["method"]), 0) + 1
     return found
 
@@ -95,12 +94,13 @@ def format_cell(values, n_expected) -> str:
 
 
 def render_markdown(runs) -> str:
-    table = cells(runs)
+    stale = stale_runs(runs)
+    table = cells([r for r in runs if id(r) not in stale])
     parts = ["# Table 1: clustering on the paper's datasets, regenerated from `results/runs/`",
              "", "Rendered by `python -m replicate.table`; never edit by hand. Columns marked **(paper)** are "
              "copied from the paper (docs/paper.md §1) for comparison; every other number comes from a run file.", ""]
     for profile in profiles_of(runs):
-        parts += _profile_section(profile, [r for r in runs if r["profile"] == profile], table)
+        parts += _profile_section(profile, [r for r in runs if r["profile"] == profile], table, stale)
     if not runs:
         parts += ["No run files yet: run `make table1`.", ""]
     return "\n".join(parts)
@@ -111,10 +111,10 @@ def is_ladder(run) -> bool:
     return METHODS.get(run["method"]) is not None and METHODS[run["method"]].overrides is not None
 
 
-def changed_settings(runs) -> list:
-    """For each ladder run whose recorded KingdraCluster settings differ from what its profile gives
-    today, the names of those settings (a run without a config to compare with is skipped)."""
-    profiles, changed = {}, []
+def stale_runs(runs) -> dict:
+    """{id(run): the names of its settings that differ from its profile's today}, for every ladder
+    run made with settings its profile has changed since (a run without a config is not judged)."""
+    profiles, changed = {}, {}
     for r in runs:
         if not is_ladder(r):
             continue
@@ -128,11 +128,18 @@ def changed_settings(runs) -> list:
             now, ran = estimator_params(r["method"], profiles[key]), r["config"]["estimator"] or {}
             differ = sorted(k for k in set(now) | set(ran) if json.dumps(now.get(k)) != json.dumps(ran.get(k)))
             if differ:
-                changed.append(differ)
+                changed[id(r)] = differ
     return changed
 
 
-def _profile_section(profile, runs, table):
+def _profile_section(profile, runs, table, stale):
+    lines = [f"## Profile `{profile}`", ""]
+    changed = [stale[id(r)] for r in runs if id(r) in stale]
+    if changed:
+        lines += [f"**Stale: {len(changed)} of the {sum(map(is_ladder, runs))} ladder runs of this profile ran with "
+                  f"settings the profile has changed since ({', '.join(sorted({k for c in changed for k in c}))}); "
+                  f"they are left out of every cell below.** `make table1 PROFILE={profile}` reruns them.", ""]
+    runs = [r for r in runs if id(r) not in stale]
     datasets = datasets_of(runs, profile)
     seeds = sorted({r["seed"] for r in runs})
     n_expected = len(seeds)
@@ -140,28 +147,8 @@ def _profile_section(profile, runs, table):
     def get(dataset, method, metric):
         return table.get((profile, dataset, method), {}).get(metric, [])
 
-    lines = [f"## Profile `{profile}`", ""]
-    changed = changed_settings(runs)
-    if changed:
-        lines += [f"**Stale: {len(changed)} of the {sum(map(is_ladder, runs))} ladder runs of this profile ran with settings the "
-                  f"profile has changed since ({', '.join(sorted({k for c in changed for k in c}))}).** Their cells "
-                  f"measure what they ran with, not the profile as it is; `make table1 PROFILE={profile}` reruns them.",
-                  ""]
     lines += [f"### Accuracy (%), mean (std) over seeds — profile `{profile}`", ""]
-    header = ["Method"] + [h for d in datasets for h in (title(d), f"{title(d)} (paper)")]
-    # A cell whose runs departed from the method as published (AC on a subsample) carries a dagger.
-    marked = {(r["dataset"], r["method"]) for r in runs if r["config"]["details"].get("note")}
-    # A Kingdra cell some of whose seeds never found a pseudo-label set measures only its ensemble.
-    unlabelled = without_pseudo_labels(runs)
-    rows = [[m.label] + [c for d in datasets for c in (
-                format_cell(get(d, key, "accuracy"), n_expected) + (" †" if (d, key) in marked else "")
-                + (f" ‡{unlabelled[d, key]}" if (d, key) in unlabelled else ""),
-                paper.ACCURACY[key].get(d, NOT_RUN))]
-            for key, m in METHODS.items()]
-    lines += _markdown_table(header, rows)
-    lines += ["", "Accuracy: clusters matched one-to-one to classes (Hungarian), over the whole dataset; "
-              "std: sample std (n-1) over seeds."
-              + (" ‡k: k seeds of the cell trained on no pseudo-labels in any round." if unlabelled else "")]
+    lines += accuracy_table(runs, datasets, get, n_expected)
     lines += ["", f"### NMI and ARI (%), mean (std) over seeds — profile `{profile}`", ""]
     header = ["Method"] + [f"{title(d)} {metric}" for d in datasets for metric in ("NMI", "ARI")]
     rows = [[m.label] + [format_cell(get(d, key, metric), n_expected) for d in datasets for metric in ("nmi", "ari")]
@@ -177,6 +164,51 @@ def _profile_section(profile, runs, table):
                                         for d in datasets for rule in ("released", "aligned")] for key in ensembles]
         lines += _markdown_table(header, rows)
     return lines + [""] + _provenance(profile, runs, datasets, seeds) + [""]
+
+
+def accuracy_table(runs, datasets, get, n_expected) -> list[str]:
+    """The accuracy rows with the paper's columns beside ours, and the lines that read them."""
+    header = ["Method"] + [h for d in datasets for h in (title(d), f"{title(d)} (paper)")]
+    # A cell whose runs departed from the method as published (AC on a subsample) carries a dagger.
+    marked = {(r["dataset"], r["method"]) for r in runs if r["config"]["details"].get("note")}
+    # A Kingdra cell some of whose seeds never found a pseudo-label set measures only its ensemble.
+    unlabelled = without_pseudo_labels(runs)
+    rows = [[m.label] + [c for d in datasets for c in (
+                format_cell(get(d, key, "accuracy"), n_expected) + (" †" if (d, key) in marked else "")
+                + (f" ‡{unlabelled[d, key]}" if (d, key) in unlabelled else ""),
+                paper.ACCURACY[key].get(d, NOT_RUN))]
+            for key, m in METHODS.items()]
+    return _markdown_table(header, rows) + [
+        "", "Accuracy: clusters matched one-to-one to classes (Hungarian), over the whole dataset; "
+        "std: sample std (n-1) over seeds."
+        + (" ‡k: k seeds of the cell trained on no pseudo-labels in any round." if unlabelled else "")]
+
+
+README_BEGIN = "<!-- README_BEGIN: the cpu accuracy table, written by python -m replicate.table; do not edit -->"
+README_END = "<!-- README_END -->"
+
+
+def readme_table(runs, profile="cpu") -> list[str]:
+    """The README's copy of one profile's accuracy table (current runs only) with its seed count."""
+    stale = stale_runs(runs)
+    mine = [r for r in runs if r["profile"] == profile and id(r) not in stale]
+    if not mine:
+        return [f"No current run files of profile `{profile}` yet: `make table1` makes them."]
+    table = cells(mine)
+    seeds = sorted({r["seed"] for r in mine})
+
+    def get(dataset, method, metric):
+        return table.get((profile, dataset, method), {}).get(metric, [])
+
+    lines = [f"Accuracy %, mean (std) over seeds {', '.join(map(str, seeds))} of profile `{profile}` "
+             f"({len(mine)} run files; `[n=k]`: k seeds so far; more in `results/table1.md`):", ""]
+    return lines + accuracy_table(mine, datasets_of(mine, profile), get, len(seeds))
+
+
+def with_readme_table(readme: str, runs) -> str:
+    """`readme` with the text between its README_BEGIN and README_END lines replaced by `readme_table`."""
+    start, end = readme.index(README_BEGIN) + len(README_BEGIN), readme.index(README_END)
+    return readme[:start] + "\n" + "\n".join(readme_table(runs)) + "\n" + readme[end:]
 
 
 def _provenance(profile, runs, datasets, seeds):
@@ -211,7 +243,10 @@ def _markdown_table(header, rows):
 
 
 def render_csv(runs) -> str:
-    """Long format, one row per (profile, dataset, method, metric); not-run cells keep their row, empty."""
+    """Long format, one row per (profile, dataset, method, metric); not-run cells keep their row, empty.
+    Stale runs are left out, as in the markdown."""
+    stale = stale_runs(runs)
+    runs = [r for r in runs if id(r) not in stale]
     table = cells(runs)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -244,6 +279,11 @@ def main(argv=None) -> int:
         with atomic_file(out / name) as tmp:
             tmp.write(text.encode())
         print(f"wrote {out / name} ({len(runs)} run files)")
+    readme = REPO / "README.md"
+    if out.resolve() == RESULTS_DIR.resolve() and README_BEGIN in readme.read_text():  # the committed table only
+        with atomic_file(readme) as tmp:
+            tmp.write(with_readme_table(readme.read_text(), runs).encode())
+        print(f"wrote {readme.name}'s table")
     return 0
 
 

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from kingdra import cluster  # noqa: E402
-from replicate import run  # noqa: E402
+from kingdra import checkpoint, ensemble  # noqa: E402
+from replicate import cell, run  # noqa: E402
 
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
@@ -25,10 +25,10 @@ def die():
 
 def kill_mid_round_1():
     """Counts batches only once a checkpoint exists, so the point needs no knowledge of the data size."""
-    fetched, get, save = [None], cluster.EpochBatches.__getitem__, cluster.KingdraCluster._save_checkpoint
+    fetched, get, save = [None], ensemble.EpochBatches.__getitem__, checkpoint.CheckpointStore.save
 
-    def save_then_count(self, state):
-        save(self, state)
+    def save_then_count(self, *state):
+        save(self, *state)
         fetched[0] = 0 if fetched[0] is None else fetched[0]
 
     def getitem(self, b):
@@ -38,8 +38,8 @@ def kill_mid_round_1():
                 die()
         return get(self, b)
 
-    cluster.KingdraCluster._save_checkpoint = save_then_count
-    cluster.EpochBatches.__getitem__ = getitem
+    checkpoint.CheckpointStore.save = save_then_count
+    ensemble.EpochBatches.__getitem__ = getitem
 
 
 def kill_while_writing_checkpoint():
@@ -59,7 +59,7 @@ def kill_before_run_file():
     def encode_labels(labels):
         die()
 
-    run.encode_labels = encode_labels
+    cell.encode_labels = encode_labels
 
 
 POINTS = {"mid-round-1": kill_mid_round_1, "checkpoint-write": kill_while_writing_checkpoint,

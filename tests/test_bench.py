@@ -6,7 +6,7 @@ import jax
 import keras
 import pytest
 
-from replicate import bench
+from replicate.benchmarks import speed as bench
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from sklearn.datasets import make_blobs
 
 from kingdra.__main__ import build_parser, main, read_matrix
 
-SMALL = ["--clusters", "3", "--members", "3", "--rounds", "1", "--epochs-first", "3", "--epochs", "1",
+SMALL = ["--clusters", "3", "--members", "3", "--pseudo-label-rounds", "1", "--epochs-unsupervised", "3", "--epochs", "1",
          "--t-low", "0", "--t-high", "2", "--thresh", "0", "--layers", "16", "16", "--ensemble", "vectorized"]
 
 

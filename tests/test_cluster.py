@@ -8,9 +8,10 @@ from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import NotFittedError
 
 from kingdra import KingdraCluster, metrics
-from kingdra.cluster import CheckpointError, EpochBatches, TrainingDiverged
+from kingdra.cluster import CheckpointError, TrainingDiverged
+from kingdra.ensemble import EpochBatches, LadderEnsemble
 
-TINY = dict(n_clusters=3, members=3, rounds=2, epochs_first=3, epochs=1, t_low=0, t_high=2, thresh=0.0,
+TINY = dict(n_clusters=3, members=3, pseudo_label_rounds=2, epochs_unsupervised=3, epochs=1, t_low=0, t_high=2, thresh=0.0,
             layer_sizes=(16, 16), batch_size=32, noise_std=0.3, ensemble="vectorized", verbose=0, seed=5)
 
 
@@ -45,10 +46,10 @@ def fitted(blobs):
         (lambda X: X, {"lr": -1.0}, r"lr must be a finite number in \(0, inf\), got -1.0"),
         (lambda X: X, {"lr": float("nan")}, r"lr must be a finite number in \(0, inf\), got nan"),
         (lambda X: X, {"lr": "0.01"}, "lr must be a finite number"),
-        (lambda X: X, {"w_mi": float("nan")}, r"w_mi must be a finite number in \[0, inf\)"),
+        (lambda X: X, {"w_cluster": float("nan")}, r"w_cluster must be a finite number in \[0, inf\)"),
         (lambda X: X, {"w_ladder": -0.5}, "w_ladder must be"),
         (lambda X: X, {"w_kl": float("inf")}, "w_kl must be"),
-        (lambda X: X, {"w_mi_after": float("nan")}, "w_mi_after must be"),
+        (lambda X: X, {"w_cluster_after": float("nan")}, "w_cluster_after must be"),
         (lambda X: X, {"noise_std": -1.0}, r"noise_std must be a finite number in \[0, inf\), got -1.0"),
         (lambda X: X, {"thresh": float("nan")}, r"thresh must be a finite number in \[0, 1\)"),
         (lambda X: X, {"denoise_weights": (1000.0, float("nan"), 0.1, 0.1)}, r"denoise_weights\[1\] must be"),
@@ -82,17 +83,42 @@ def test_predict_before_fit_and_with_other_features(blobs, fitted):
 def test_estimator_interface(blobs, fitted):
     X, _ = blobs
     params = fitted.get_params()
-    for name in ("n_clusters", "members", "rounds", "epochs_first", "epochs", "t_low", "t_high", "thresh",
-                 "noise_std", "w_mi", "w_mi_after", "w_ladder", "w_kl", "last_layer_bn", "lr", "batch_size",
+    for name in ("n_clusters", "members", "pseudo_label_rounds", "epochs_unsupervised", "epochs", "t_low", "t_high",
+                 "thresh",
+                 "noise_std", "w_cluster", "w_cluster_after", "w_ladder", "w_kl", "last_layer_bn", "lr", "batch_size",
                  "common_mapping", "layer_sizes", "loss", "seed"):
         assert name in params
-    assert clone(fitted).set_params(rounds=7).rounds == 7
+    assert clone(fitted).set_params(pseudo_label_rounds=7).pseudo_label_rounds == 7
     assert KingdraCluster().get_params()["t_high"] == 9  # released MNIST settings by default
     assert fitted.labels_.shape == (len(X),)
     proba = fitted.predict_proba(X)
     assert proba.shape == (len(X), 3)
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+
+
+def test_old_parameter_names_still_work_with_a_warning():
+    with pytest.warns(FutureWarning) as caught:
+        model = KingdraCluster(rounds=3, epochs_first=2, w_mi=0.3, w_mi_after=0.5)
+    assert sorted(str(w.message).split("'")[1] for w in caught) == ["epochs_first", "rounds", "w_mi", "w_mi_after"]
+    params = model.get_params()
+    assert (params["pseudo_label_rounds"], params["epochs_unsupervised"], params["w_cluster"],
+            params["w_cluster_after"]) == (3, 2, 0.3, 0.5)
+    assert not {"rounds", "epochs_first", "w_mi", "w_mi_after"} & set(params)
+    assert clone(model).get_params() == params  # sklearn's clone sees only today's names
+    with pytest.raises(TypeError, match="got both 'w_mi' and its new name 'w_cluster'"):
+        KingdraCluster().set_params(w_mi=0.1, w_cluster=0.2)
+    with pytest.raises(TypeError, match="unknown parameters \\['w_im'\\]"):
+        KingdraCluster(w_im=0.1)
+
+
+def test_a_checkpoint_stamped_with_the_old_names_belongs_to_its_run():
+    from kingdra.checkpoint import same_parameters
+
+    today = KingdraCluster(pseudo_label_rounds=3, w_cluster=0.3).fingerprint()
+    stamp = today.replace('"pseudo_label_rounds"', '"rounds"').replace('"w_cluster"', '"w_mi"')
+    assert stamp != today and same_parameters(stamp, today)
+    assert not same_parameters(stamp.replace('"rounds": 3', '"rounds": 4'), today)
 
 
 def test_history_has_one_record_per_round(fitted):
@@ -126,18 +152,18 @@ def test_fit_rounds_steps_through_the_same_fit(blobs, fitted):
 
 
 def test_prediction_in_chunks_equals_prediction_at_once(blobs, fitted, monkeypatch):
-    import kingdra.cluster
+    import kingdra.ensemble
 
     X, _ = blobs
     at_once = fitted.member_proba(X)
-    monkeypatch.setattr(kingdra.cluster, "PREDICT_BATCH", 16)
-    monkeypatch.setattr(kingdra.cluster, "PREDICT_CHUNK", 64)  # 3 members: one batch of 16 rows per chunk
+    monkeypatch.setattr(kingdra.ensemble, "PREDICT_BATCH", 16)
+    monkeypatch.setattr(kingdra.ensemble, "PREDICT_CHUNK", 64)  # 3 members: one batch of 16 rows per chunk
     np.testing.assert_allclose(fitted.member_proba(X), at_once, rtol=1e-5, atol=1e-7)
 
 
 def test_sequential_members_and_released_rule(blobs):
     X, y = blobs
-    model = KingdraCluster(**{**TINY, "ensemble": "sequential", "members": 2, "t_high": 1, "rounds": 1,
+    model = KingdraCluster(**{**TINY, "ensemble": "sequential", "members": 2, "t_high": 1, "pseudo_label_rounds": 1,
                               "combine": "released", "loss": "dot"}).fit(X, y)
     assert len(model.networks_) == 2
     assert model.history_[-1]["accuracy"] == pytest.approx(model.history_[-1]["accuracy_released"])
@@ -168,8 +194,8 @@ def test_kingdra_clusters_digits_end_to_end():
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     kmeans = metrics.accuracy(y, KMeans(10, n_init=10, random_state=0).fit_predict(X))
-    model = KingdraCluster(n_clusters=10, members=4, rounds=2, epochs_first=15, epochs=5, t_low=1, t_high=3,
-                           thresh=0.0, layer_sizes=(256, 256), ensemble="vectorized", verbose=0, seed=0)
+    model = KingdraCluster(n_clusters=10, members=4, pseudo_label_rounds=2, epochs_unsupervised=15, epochs=5, t_low=1,
+                           t_high=3, thresh=0.0, layer_sizes=(256, 256), ensemble="vectorized", verbose=0, seed=0)
     model.fit(X)
     assert metrics.accuracy(y, model.labels_) > kmeans - 0.04
     assert metrics.nmi(y, model.labels_) > 0.7
@@ -190,9 +216,10 @@ def test_epoch_batches_gather_rows_per_member_and_drop_the_partial_batch():
 
 
 def test_round_schedule_follows_the_release(blobs, monkeypatch):
-    """A round with no complete pseudo-label set trains epochs_first epochs, as round 0 does, and
-    w_mi_after applies from round 1 on whether or not pseudo-labels exist (the released loop)."""
-    import kingdra.cluster
+    """A round with no complete pseudo-label set trains epochs_unsupervised epochs, as round 0 does, and
+    w_cluster_after applies from round 1 on whether or not pseudo-labels exist (the released loop)."""
+    import kingdra.ensemble
+    import kingdra.pseudo_labels
 
     X, y = blobs
     complete = [np.flatnonzero(y == k)[:20] for k in range(3)]
@@ -202,10 +229,11 @@ def test_round_schedule_follows_the_release(blobs, monkeypatch):
         calls.append(len(calls) + 1)
         return (None, None) if len(calls) == 1 else (complete, complete)
 
-    monkeypatch.setattr(kingdra.cluster.pseudo_labels, "select_pseudo_label_set", none_in_round_1_then_a_complete_set)
-    model = KingdraCluster(**{**TINY, "epochs_first": 2, "epochs": 1, "thresh": 0.0, "w_mi_after": 0.25}).fit(X)
+    monkeypatch.setattr(kingdra.pseudo_labels, "select_pseudo_label_set", none_in_round_1_then_a_complete_set)
+    model = KingdraCluster(**{**TINY, "epochs_unsupervised": 2, "epochs": 1, "thresh": 0.0,
+                              "w_cluster_after": 0.25}).fit(X)
     first, second, third = model.history_
-    assert (first["epochs"], first["w_cluster"]) == (2, TINY.get("w_mi", 0.1))
+    assert (first["epochs"], first["w_cluster"]) == (2, TINY.get("w_cluster", 0.1))
     assert (second["pseudo_label_source"], second["epochs"], second["w_cluster"]) == ("none", 2, 0.25)
     assert third["pseudo_label_source"] != "none" and third["epochs"] == 1 and third["w_cluster"] == 0.25
     assert all(float(net.weight_vars["w_cluster"].numpy()) == 0.25 for net in model.networks_)
@@ -214,21 +242,22 @@ def test_round_schedule_follows_the_release(blobs, monkeypatch):
 def feeds(blobs, monkeypatch, feed_order, seed=5):
     """The row order of every epoch of every round, (round, has pseudo-labels, order), with round 1
     finding no complete set and round 2 one; training itself is skipped."""
-    import kingdra.cluster
+    import kingdra.ensemble
+    import kingdra.pseudo_labels
     from kingdra.ladder import LOSS_TERMS
 
     X, y = blobs
     complete = [np.flatnonzero(y == k)[:20] for k in range(3)]
     rounds, seen = [], []
-    monkeypatch.setattr(kingdra.cluster.pseudo_labels, "select_pseudo_label_set",
+    monkeypatch.setattr(kingdra.pseudo_labels, "select_pseudo_label_set",
                         lambda found, best, k: (None, None) if len(rounds) == 1 else (complete, complete))
 
     def record(net, batches):
         seen.append((len(rounds), batches.supervised is not None, np.array(batches.order)))
         return {t: 0.0 for t in ("loss", *LOSS_TERMS)}
 
-    monkeypatch.setattr(kingdra.cluster, "fit_epoch", record)
-    model = KingdraCluster(**{**TINY, "epochs_first": 2, "epochs": 2, "feed_order": feed_order, "seed": seed,
+    monkeypatch.setattr(kingdra.ensemble, "fit_epoch", record)
+    model = KingdraCluster(**{**TINY, "epochs_unsupervised": 2, "epochs": 2, "feed_order": feed_order, "seed": seed,
                               "callbacks": [lambda est, r: rounds.append(r)]})
     model.fit(X)
     return seen
@@ -324,7 +353,7 @@ def test_a_damaged_checkpoint_is_named_and_never_half_loaded(blobs, checkpoint_a
     model = KingdraCluster(**TINY, checkpoint_dir=str(path.parent))
     with pytest.raises(CheckpointError, match=f"checkpoint {path} is truncated or corrupted.*delete it"):
         model.fit(X)
-    fresh = KingdraCluster(**TINY)._build_networks(X.shape[1])
+    fresh = LadderEnsemble(KingdraCluster(**TINY), X.shape[1]).networks
     for got, new in zip(model.networks_[0].variables, fresh[0].variables):  # nothing was assigned
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(new))
 
@@ -347,7 +376,7 @@ def test_a_checkpoint_of_another_shape_is_named(blobs, checkpoint_after_round_0)
 ])
 def test_input_that_clusters_trivially_is_warned_about(X, match):
     with pytest.warns(UserWarning, match=match):
-        KingdraCluster(**{**TINY, "rounds": 0, "epochs_first": 1}).fit(X)
+        KingdraCluster(**{**TINY, "pseudo_label_rounds": 0, "epochs_unsupervised": 1}).fit(X)
 
 
 def test_values_beyond_float32_are_rejected_before_training(blobs):

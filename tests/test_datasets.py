@@ -55,6 +55,7 @@ def test_mnist_from_mirror():
     assert X.min() == 0.0 and X.max() == 1.0
     assert np.bincount(y).tolist() == [6903, 7877, 6990, 7141, 6824, 6313, 6876, 7293, 6825, 6958]
     assert info.fidelity == "exact" and info.extractor is None
+    assert X.shape == datasets.shape("mnist") and "/" not in info.source.split("(")[0]
 
 
 def test_cifar10_jpeg_mirror_tree():
@@ -127,10 +128,38 @@ def test_cifar10_official_tarball_preferred_to_the_mirror(tmp_path, monkeypatch)
     write_official_cifar(tmp_path / cifar10.OFFICIAL.name, images, labels)
     write_jpeg_mirror(tmp_path / cifar10.MIRROR.name, [(25 * k, 0, 0) for k in range(10)])
     trust(monkeypatch, cifar10, "OFFICIAL", tmp_path / cifar10.OFFICIAL.name)
+    trust(monkeypatch, cifar10, "MIRROR", tmp_path / cifar10.MIRROR.name)
     X, y, info = datasets.load("cifar10", data_dir=tmp_path, extractor=None)
-    assert info.fidelity == "exact"
+    assert info.fidelity == "exact" and info.source == f"{cifar10.OFFICIAL.name} (synthetic)"
     np.testing.assert_array_equal(y, labels)
     np.testing.assert_allclose(X, images.reshape(6, -1) / 255.0, atol=1e-6)
+    # A run that read the mirror is paired with the mirror's rows, whatever else is here.
+    _, y_mirror, info_mirror = datasets.load("cifar10", data_dir=tmp_path, extractor=None, source=cifar10.MIRROR.name)
+    assert info_mirror.fidelity == "lossy JPEG mirror" and info_mirror.source.startswith(cifar10.MIRROR.name)
+    np.testing.assert_array_equal(y_mirror, list(range(10)) * 2)
+    with pytest.raises(ValueError, match="has one source"):
+        datasets.load("mnist", source="mnist.npz")
+
+
+def test_a_source_records_no_directory(tmp_path, monkeypatch):
+    """The same files in two data directories are the same data: the runner's staleness check
+    compares the recorded source, so a path in it would rerun every committed run elsewhere."""
+    colours = [(25 * k, 0, 0) for k in range(10)]
+    sources = []
+    for where in ("one", "elsewhere/two"):
+        (tmp_path / where).mkdir(parents=True)
+        write_jpeg_mirror(tmp_path / where / cifar10.MIRROR.name, colours)
+        trust(monkeypatch, cifar10, "MIRROR", tmp_path / where / cifar10.MIRROR.name)
+        sources.append(datasets.load("cifar10", data_dir=tmp_path / where, extractor=None)[2].source)
+    assert sources[0] == sources[1] == f"{cifar10.MIRROR.name} (synthetic)"
+
+
+def test_shapes_are_known_without_loading():
+    assert datasets.shape("digits") == datasets.load("digits")[0].shape
+    assert datasets.shape("cifar10", "efficientnet-lite0") == (60000, 1280)
+    assert datasets.shape("cifar10", "resnet50") == (60000, 2048)
+    assert datasets.shape("stl10", None) == (13000, 96 * 96 * 3)
+    assert all(d.rows > 0 for d in datasets.DATASETS.values())
 
 
 def test_cifar10_jpeg_mirror_format(tmp_path, monkeypatch):

@@ -3,34 +3,38 @@ writes every figure from real (tiny) run files."""
 import numpy as np
 import pytest
 
-from replicate import figures, run, table
+from replicate import cluster_grids, figures, run, table
 
 
 def test_cluster_rows_name_the_majority_class_or_unk_and_flag_the_wrong_members():
     y = np.array([0] * 8 + [1] * 2 + [1] * 5 + [2] * 5)
     labels = np.array([7] * 10 + [3] * 10)  # cluster 7: 80 % class 0; cluster 3: no majority (5 vs 5)
-    rows = figures.cluster_rows(labels, y, ("zero", "one", "two"), per_row=15, seed=0)
+    rows = cluster_grids.cluster_rows(labels, y, ("zero", "one", "two"), per_row=15, seed=0)
     assert [r["name"] for r in rows] == ["zero", "unk"]  # classes first, "unk" last
     zero, unk = rows
     assert zero["size"] == 10 and len(zero["members"]) == 10 and set(zero["members"]) == set(range(10))
     np.testing.assert_array_equal(zero["wrong"], y[zero["members"]] != 0)
-    assert zero["wrong"].sum() == 2 and not unk["wrong"].any()
+    assert zero["wrong"].sum() == 2 and (zero["purity"], zero["commonest"]) == (0.8, "zero")
+    # The most mixed cluster is framed too, against its commonest class (one, the first of the tie).
+    assert (unk["commonest"], unk["purity"]) == ("one", 0.5)
+    np.testing.assert_array_equal(unk["wrong"], y[unk["members"]] != 1)
+    assert unk["wrong"].sum() == 5
 
 
 def test_cluster_rows_show_at_most_fifteen_random_members():
     labels = np.zeros(100, int)
-    rows = figures.cluster_rows(labels, np.zeros(100, int), ("only",), seed=1)
+    rows = cluster_grids.cluster_rows(labels, np.zeros(100, int), ("only",), seed=1)
     assert len(rows[0]["members"]) == 15 and len(set(rows[0]["members"])) == 15
-    assert not np.array_equal(rows[0]["members"], figures.cluster_rows(labels, labels, ("only",), seed=2)[0]["members"])
+    assert not np.array_equal(rows[0]["members"], cluster_grids.cluster_rows(labels, labels, ("only",), seed=2)[0]["members"])
 
 
 def test_mosaic_frames_wrong_members_in_red():
     images = np.zeros((3, 4, 4))
     rows = [{"members": np.array([0, 1]), "wrong": np.array([False, True])}]
-    canvas = figures.mosaic(images, rows, border=1)
+    canvas = cluster_grids.mosaic(images, rows, border=1)
     assert canvas.shape == (6, 15 * 6, 3)
-    np.testing.assert_allclose(canvas[0, 0], figures.WHITE)
-    np.testing.assert_allclose(canvas[0, 6], figures.RED)
+    np.testing.assert_allclose(canvas[0, 0], cluster_grids.WHITE)
+    np.testing.assert_allclose(canvas[0, 6], cluster_grids.RED)
     np.testing.assert_allclose(canvas[1, 7], 0.0)  # the image itself
 
 
@@ -41,8 +45,18 @@ def test_figures_are_built_from_run_files(tmp_path, monkeypatch):
               "--runs-dir", str(runs_dir)])
     written = figures.build(table.load_runs(runs_dir), tmp_path / "figures")
     assert sorted(p.name for p in written) == ["accuracy_vs_training_digits.png", "digits_clusters_tiny.png",
-                                               "precision_coverage_tiny.png", "rounds_tiny.png"]
+                                               "im_rows.png", "precision_coverage_tiny.png", "rounds_tiny.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+
+
+def test_cluster_grids_refuse_images_that_are_not_what_the_run_clustered():
+    digits = {"dataset": "digits", "method": "kingdra-ladder-im", "profile": "tiny", "seed": 0,
+              "data": {"source": "sklearn.datasets.load_digits (bundled with scikit-learn)", "shape": [1797, 64]}}
+    images, y = cluster_grids.dataset_images("digits", digits)
+    assert images.shape == (1797, 8, 8) and len(y) == 1797
+    moved = {**digits, "data": {**digits["data"], "source": "digits.tar.gz (another copy)"}}
+    with pytest.raises(ValueError, match="its labels would sit on the wrong images"):
+        cluster_grids.dataset_images("digits", moved)
 
 
 def test_training_curve_counts_member_epochs_round_by_round():

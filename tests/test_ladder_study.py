@@ -1,8 +1,8 @@
-"""replicate/ladder_study.py: a tiny single-network study on digits records what it promises and
+"""replicate/studies/ladder.py: a tiny single-network study on digits records what it promises and
 its report reads the run files back."""
 import json
 
-from replicate import ladder_study
+from replicate.studies import ladder as ladder_study
 
 
 def test_tiny_study_records_every_epoch_and_reports(tmp_path):

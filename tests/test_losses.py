@@ -114,9 +114,11 @@ def test_the_ladder_trains_with_the_registered_loss_and_its_settings(data):
                         denoise_weights=(1.0, 1.0, 1.0))
     assert net.get_config()["loss_params"] == {"mu": 1.5}
     from kingdra.cluster import KingdraCluster
+    from kingdra.ensemble import LadderEnsemble
 
-    built = KingdraCluster(members=2, layer_sizes=(8,), denoise_weights=(1.0, 1.0, 1.0), loss_params={"mu": 1.5},
-                           ensemble="sequential")._build_networks(12)
+    settings = KingdraCluster(members=2, layer_sizes=(8,), denoise_weights=(1.0, 1.0, 1.0), loss_params={"mu": 1.5},
+                              ensemble="sequential")
+    built = LadderEnsemble(settings, 12).networks
     assert [n.loss_params for n in built] == [{"mu": 1.5}] * 2
     value = ops.convert_to_numpy(net._cluster_loss(data["logits"]))
     np.testing.assert_allclose(value, [ref_im(data["logits"][m], 1.5) for m in range(3)], rtol=1e-4, atol=1e-5)

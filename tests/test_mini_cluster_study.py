@@ -1,11 +1,11 @@
-"""replicate/mini_cluster_study.py: the threshold grid, the subset counts against a direct
+"""replicate/studies/mini_clusters.py: the threshold grid, the subset counts against a direct
 mini_clusters call, and a tiny offline run on digits read back by the report."""
 import json
 
 import numpy as np
 
 from kingdra import pseudo_labels
-from replicate import mini_cluster_study as study
+from replicate.studies import mini_clusters as study
 
 
 def test_thresholds_keep_t_low_below_t_high_below_members():

@@ -7,25 +7,6 @@ import pytest
 from kingdra import pseudo_labels as pl
 
 
-def reference_mini_clusters(assignments, top_prob, n_clusters, t_low, t_high, thresh):
-    """The method stated literally, O(n^2): explicit agree matrix and a plain greedy loop."""
-    agree = (assignments[:, :, None] == assignments[:, None, :]).sum(axis=0)
-    eligible = (top_prob > thresh).all(axis=0)
-    clusters = []
-    for _ in range(n_clusters):
-        candidates = np.flatnonzero(eligible)
-        if len(candidates) == 0:
-            break
-        degree = [sum(agree[i, j] > t_high for j in candidates) for i in candidates]
-        centre = candidates[int(np.argmax(degree))]  # argmax: first of ties = lowest index
-        members = np.array([j for j in candidates if agree[centre, j] > t_high])
-        clusters.append(members)
-        for i in candidates:
-            if any(agree[i, j] > t_low for j in members):
-                eligible[i] = False
-    return clusters
-
-
 def random_ensemble(rng, n_members, n_true, n, noise):
     """Members that copy a ground truth under their own relabelling, each label replaced by a
     random one with probability `noise` (noise 1: fully random members)."""
@@ -77,7 +58,7 @@ def test_matches_brute_force(n_members, t_low, t_high, degrees, monkeypatch):
         thresh = float(rng.choice([0.0, 0.5]))
         top_prob = random_top_prob(rng, n_members, n, thresh)
         n_clusters = int(rng.integers(1, 9))
-        expected = reference_mini_clusters(assignments, top_prob, n_clusters, t_low, t_high,
+        expected = pl.mini_clusters_reference(assignments, top_prob, n_clusters, t_low, t_high,
                                            thresh)
         got = pl.mini_clusters(assignments, top_prob, n_clusters, t_low, t_high, thresh)
         assert_same_clusters(got, expected)

@@ -15,13 +15,14 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from replicate import config, ray_sweep, run  # noqa: E402
+from replicate import cell, config, ray_sweep, records, run  # noqa: E402
 
 # `sweep`: the rows' runs, one epoch each. `sweep-long`: a Kingdra run whose rounds last long enough
 # (8 epochs) for the test to kill its worker between round 0's checkpoint and the end.
-PROFILES = {"sweep": {"extends": "cpu", "rounds": 1, "epochs_first": 1, "epochs": 1, "layer_sizes": [16, 16],
-                      "ensemble": "vectorized", "ac_max_points": 500, "notes": "tests: numbers mean nothing"},
-            "sweep-long": {"extends": "sweep", "rounds": 2, "epochs": 8}}
+PROFILES = {"sweep": {"extends": "cpu", "pseudo_label_rounds": 1, "epochs_unsupervised": 1, "epochs": 1,
+                      "layer_sizes": [16, 16], "ensemble": "vectorized", "ac_max_points": 500,
+                      "notes": "tests: numbers mean nothing"},
+            "sweep-long": {"extends": "sweep", "pseudo_label_rounds": 2, "epochs": 8}}
 PER_RUN = ("environment", "resumed", "started", "wall_seconds", "training_seconds", "command")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,9 +95,9 @@ def test_a_killed_task_is_retried_and_resumes_from_its_checkpoint(cluster, confi
     monkeypatch.setenv("KINGDRA_CACHE_DIR", str(tmp_path / "cache"))
     sequential(configs["dir"], tmp_path / "sequential", "--dataset", "digits", "--method", "kingdra-ladder-im",
                "--profile", "sweep-long", "--seed", "0")
-    reference = run.run_path(tmp_path / "sequential", "digits", "kingdra-ladder-im", "sweep-long", 0)
+    reference = records.run_path(tmp_path / "sequential", "digits", "kingdra-ladder-im", "sweep-long", 0)
     root = tmp_path / "checkpoints"
-    checkpoint = run.checkpoint_dir(c.dataset, "kingdra-ladder-im", c.profile, 0, root) / "kingdra_state.npz"
+    checkpoint = cell.checkpoint_dir(c.dataset, "kingdra-ladder-im", c.profile, 0, root) / "kingdra_state.npz"
     killed = []
     killer = threading.Thread(target=kill_the_task_once_its_checkpoint_exists, args=(checkpoint, killed))
     killer.start()

@@ -4,8 +4,9 @@ import json
 import numpy as np
 import pytest
 
+from kingdra.checkpoint import CheckpointStore
 from kingdra.cluster import KingdraCluster
-from replicate import config, paper, run, table
+from replicate import cell, config, paper, records, run, table
 from replicate.methods import METHODS, estimator_params
 
 PAPER_DATASETS = ("mnist", "cifar10", "stl10", "reuters10k", "20news")
@@ -31,8 +32,9 @@ def test_cpu_profiles_say_they_are_reduced():
 
 
 # docs/paper.md §5, typed again here so a slip in either place shows up. The release counts round 0
-# in its rounds (MNIST: 50 in all); `rounds` counts the pseudo-label rounds after it.
-RELEASED = {  # rounds, epochs_first, epochs, t_low, t_high, thresh, noise_std, w_mi, w_mi_after, w_kl, bn, lr, mapping
+# in its rounds (MNIST: 50 in all); `pseudo_label_rounds` counts the rounds after it.
+RELEASED = {  # pseudo_label_rounds, epochs_unsupervised, epochs, t_low, t_high, thresh, noise_std, w_cluster,
+    # w_cluster_after, w_kl, bn, lr, mapping
     "mnist": (49, 5, 5, 1, 9, 0.9, 0.3, 0.1, None, 1.0, False, 0.002, True),
     "cifar10": (29, 1, 1, 1, 9, 0.0, 0.3, 1.0, 0.5, 0.0, True, 0.02, False),
     "stl10": (29, 6, 6, 1, 9, 0.0, 1.0, 0.2, 0.0, 1.0, True, 0.002, True),
@@ -44,8 +46,8 @@ RELEASED = {  # rounds, epochs_first, epochs, t_low, t_high, thresh, noise_std, 
 @pytest.mark.parametrize("dataset", PAPER_DATASETS)
 def test_paper_profile_is_the_released_settings(dataset):
     params = config.load_config(dataset, "paper").params
-    keys = ("rounds", "epochs_first", "epochs", "t_low", "t_high", "thresh", "noise_std", "w_mi", "w_mi_after",
-            "w_kl", "last_layer_bn", "lr", "common_mapping")
+    keys = ("pseudo_label_rounds", "epochs_unsupervised", "epochs", "t_low", "t_high", "thresh", "noise_std",
+            "w_cluster", "w_cluster_after", "w_kl", "last_layer_bn", "lr", "common_mapping")
     assert tuple(params[k] for k in keys) == RELEASED[dataset]
     assert (params["members"], params["w_ladder"], params["batch_size"], params["layer_sizes"]) == (10, 1.0, 64, [1200, 1200])
     # The release feeds round 0 unshuffled; where our source is stored sorted by class, one fixed permutation.
@@ -99,17 +101,20 @@ def test_a_profile_sets_the_losses_own_parameters_for_every_row(tmp_path):
 
 def test_rows_without_rounds_train_as_long_as_a_kingdra_member():
     params = config.load_config("mnist", "paper").params
-    assert estimator_params("ladder-im", params) == {**params, "members": 1, "rounds": 0, "epochs_first": 250}
+    assert estimator_params("ladder-im", params) == {**params, "members": 1, "pseudo_label_rounds": 0, "epochs_unsupervised": 250}
     assert estimator_params("kingdra-ladder-dot", params) == {**params, "loss": "dot"}
 
 
 # ----------------------------------------------------------------- tables
 def fake_run(runs_dir, dataset, method, profile, seed, accuracy, details=None, sources=None, **extra_metrics):
-    """A run file as the runner writes it; `sources` are the rounds' pseudo_label_source values."""
+    """A run file as the runner writes it, with its profile's settings today (so not stale);
+    `sources` are the rounds' pseudo_label_source values."""
+    estimator = None
+    if METHODS[method].overrides is not None:
+        estimator = estimator_params(method, config.load_config(dataset, profile).params)
     record = {
         "dataset": dataset, "method": method, "label": METHODS[method].label, "profile": profile, "seed": seed,
-        "config": {"notes": f"[{profile}] notes", "details": details or {},
-                   "estimator": {"rounds": len(sources) - 1} if sources else None},
+        "config": {"notes": f"[{profile}] notes", "details": details or {}, "estimator": estimator},
         "history": [{"pseudo_label_source": source} for source in sources or []],
         "data": {"shape": [100, 4], "features": "synthetic", "fidelity": "exact"},
         "environment": {"keras_backend": "jax", "git": {"commit": "abc1234567890", "dirty": False},
@@ -175,7 +180,7 @@ def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
 def test_table_marks_runs_whose_profile_changed_since(tmp_path):
     params = estimator_params("ladder-im", config.load_config("digits", "tiny").params)
     for seed, feed in enumerate(("shuffle", "given")):  # the profile says shuffle
-        fake_run(tmp_path, "digits", "ladder-im", "tiny", seed, 0.5)
+        fake_run(tmp_path, "digits", "ladder-im", "tiny", seed, 0.5 + 0.4 * seed)
         path = tmp_path / f"digits__ladder-im__tiny__seed{seed}.json"
         record = json.loads(path.read_text())
         record["config"]["estimator"] = {**params, "feed_order": feed}
@@ -183,10 +188,23 @@ def test_table_marks_runs_whose_profile_changed_since(tmp_path):
     fake_run(tmp_path, "digits", "kmeans", "tiny", 0, 0.5)  # a baseline has no estimator settings to go stale
     markdown = table.render_markdown(table.load_runs(tmp_path))
     assert ("**Stale: 1 of the 2 ladder runs of this profile ran with settings the profile has changed since "
-            "(feed_order).**") in markdown
+            "(feed_order); they are left out of every cell below.**") in markdown
+    _, rows = table_rows(markdown, "### Accuracy (%), mean (std) over seeds — profile `tiny`")
+    assert rows["Ladder-IM"]["digits"] == "50.0"  # seed 1's 90.0 ran with the old setting: not averaged in
+    assert table.readme_table(table.load_runs(tmp_path), "tiny")[0].startswith(
+        "Accuracy %, mean (std) over seeds 0 of profile `tiny` (2 run files;")
     record["config"]["estimator"]["feed_order"] = "shuffle"
     path.write_text(json.dumps(record))
     assert "Stale" not in table.render_markdown(table.load_runs(tmp_path))
+
+
+def test_the_readme_table_is_the_committed_runs():
+    from replicate import environment
+
+    readme = (environment.REPO / "README.md").read_text()
+    assert table.README_BEGIN in readme and table.README_END in readme
+    assert table.with_readme_table(readme, table.load_runs(environment.RUNS_DIR)) == readme, \
+        "README.md's table is not the committed runs': run `python -m replicate.table`"
 
 
 def test_table_without_runs_says_what_to_run(tmp_path):
@@ -205,15 +223,15 @@ def test_runner_writes_a_complete_run_file_per_method(runs_dir, capsys):
               "--runs-dir", str(runs_dir)])
     assert "== digits | Ladder-IM | profile tiny | seed 3" in capsys.readouterr().out
     for method in ("kmeans", "ac", "ladder-im"):
-        record = json.loads(run.run_path(runs_dir, "digits", method, "tiny", 3).read_text())
+        record = json.loads(records.run_path(runs_dir, "digits", method, "tiny", 3).read_text())
         assert (record["dataset"], record["method"], record["profile"], record["seed"]) == ("digits", method, "tiny", 3)
         assert all(0.0 <= record["metrics"][k] <= 1.0 for k in ("accuracy", "nmi", "ari"))
         assert record["environment"]["keras_backend"] and record["environment"]["hardware"]["cores"] >= 1
         assert "keras" in record["environment"]["packages"] and "commit" in record["environment"]["git"]
         assert record["data"]["shape"] == [1797, 64] and record["wall_seconds"] > 0
-    ac = json.loads(run.run_path(runs_dir, "digits", "ac", "tiny", 3).read_text())
+    ac = json.loads(records.run_path(runs_dir, "digits", "ac", "tiny", 3).read_text())
     assert ac["config"]["details"]["fitted_on"] == 500 and "subsample of 500 of 1797" in ac["config"]["details"]["note"]
-    ladder = json.loads(run.run_path(runs_dir, "digits", "ladder-im", "tiny", 3).read_text())
+    ladder = json.loads(records.run_path(runs_dir, "digits", "ladder-im", "tiny", 3).read_text())
     assert ladder["config"]["estimator"]["members"] == 1 and len(ladder["history"]) == 1
     assert ladder["ensemble"] == "vectorized"  # the tiny profile's choice, as the run resolved it
     assert not list(runs_dir.glob(".*"))  # no temporary files left behind
@@ -222,21 +240,21 @@ def test_runner_writes_a_complete_run_file_per_method(runs_dir, capsys):
 def test_interrupted_kingdra_run_resumes_from_its_last_round_then_is_skipped(runs_dir, capsys, monkeypatch):
     args = ["--dataset", "digits", "--method", "kingdra-ladder-im", "--profile", "tiny", "--seed", "0",
             "--runs-dir", str(runs_dir)]
-    path = run.run_path(runs_dir, "digits", "kingdra-ladder-im", "tiny", 0)
-    save = KingdraCluster._save_checkpoint
+    path = records.run_path(runs_dir, "digits", "kingdra-ladder-im", "tiny", 0)
+    save = CheckpointStore.save
 
-    def save_then_crash(self, state):  # the process dies right after round 0's checkpoint
-        save(self, state)
+    def save_then_crash(self, *state):  # the process dies right after round 0's checkpoint
+        save(self, *state)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(KingdraCluster, "_save_checkpoint", save_then_crash)
+    monkeypatch.setattr(CheckpointStore, "save", save_then_crash)
     with pytest.raises(KeyboardInterrupt):
         run.main(args)
     assert not path.exists()
-    checkpoint = run.checkpoint_dir("digits", "kingdra-ladder-im", "tiny", 0)
+    checkpoint = cell.checkpoint_dir("digits", "kingdra-ladder-im", "tiny", 0)
     assert (checkpoint / "kingdra_state.npz").exists()
 
-    monkeypatch.setattr(KingdraCluster, "_save_checkpoint", save)
+    monkeypatch.setattr(CheckpointStore, "save", save)
     run.main(args)
     out = capsys.readouterr().out
     assert "resuming from" in out and "round   1/1" in out and "round   0/1" not in out.split("resuming from")[1]
@@ -254,25 +272,25 @@ def test_interrupted_kingdra_run_resumes_from_its_last_round_then_is_skipped(run
 
     uninterrupted = runs_dir.parent / "uninterrupted"
     run.main([*args[:-2], "--runs-dir", str(uninterrupted)])
-    again = json.loads(run.run_path(uninterrupted, "digits", "kingdra-ladder-im", "tiny", 0).read_text())
+    again = json.loads(records.run_path(uninterrupted, "digits", "kingdra-ladder-im", "tiny", 0).read_text())
     assert not again["resumed"]
-    np.testing.assert_array_equal(run.decode_labels(record["labels"]), run.decode_labels(again["labels"]))
+    np.testing.assert_array_equal(records.decode_labels(record["labels"]), records.decode_labels(again["labels"]))
     assert record["metrics"] == again["metrics"]
 
 
 def test_labels_survive_the_run_file_encoding():
     labels = np.random.default_rng(0).integers(0, 20, size=70_000)
-    text = run.encode_labels(labels)
-    np.testing.assert_array_equal(run.decode_labels(text), labels)
+    text = records.encode_labels(labels)
+    np.testing.assert_array_equal(records.decode_labels(text), labels)
     assert len(text) < 70_000  # compressed: committing a labelling per run stays cheap
     with pytest.raises(ValueError, match="0-255"):
-        run.encode_labels([0, 256])  # would wrap silently in uint8
+        records.encode_labels([0, 256])  # would wrap silently in uint8
 
 
 def test_a_run_file_from_other_settings_is_rerun_not_reused(runs_dir, capsys):
     args = ["--dataset", "digits", "--method", "kmeans", "--profile", "tiny", "--seed", "0", "--runs-dir", str(runs_dir)]
     run.main(args)
-    path = run.run_path(runs_dir, "digits", "kmeans", "tiny", 0)
+    path = records.run_path(runs_dir, "digits", "kmeans", "tiny", 0)
     run.main(args)
     assert "digits: every run exists" in capsys.readouterr().out
     record = json.loads(path.read_text())
@@ -283,9 +301,78 @@ def test_a_run_file_from_other_settings_is_rerun_not_reused(runs_dir, capsys):
     assert json.loads(path.read_text())["config"]["baseline"]["kmeans_n_init"] != 99
 
 
+def test_a_run_file_from_another_data_directory_is_reused():
+    """Sources as runs before this fix recorded them (with the data directory) compare by file and checksum."""
+    old = "canonical IDX files (https://ossci-datasets.s3.amazonaws.com/mnist/), md5-verified, in /work/shared/data/mnist"
+    assert records.portable_source(old) == records.portable_source(old.replace("/work/shared", "/home/me")) == \
+        "canonical IDX files (https://ossci-datasets.s3.amazonaws.com/mnist/), md5-verified"
+    mirror = "/work/shared/data/20news-bydate.tar.gz (local mirror (repacked, same files))"
+    assert records.portable_source(mirror) == "20news-bydate.tar.gz (local mirror (repacked, same files))"
+    assert records.portable_source("20news-bydate.tar.gz (canonical)") != records.portable_source(mirror)
+
+
+def test_a_recorded_command_names_paths_in_the_repository_relative_to_it(tmp_path):
+    repo = tmp_path / "checkout"
+    argv = ["--runs-dir", str(repo / "results" / "runs"), "--config-dir", "/elsewhere/configs", "--seed", "0"]
+    assert records.portable_command(argv, repo) == \
+        "python -m replicate.run --runs-dir results/runs --config-dir /elsewhere/configs --seed 0"
+
+
+def test_the_plan_never_loads_data(tmp_path, monkeypatch, capsys):
+    def no_loading(self):
+        raise AssertionError("--plan loaded the data")
+
+    monkeypatch.setattr(config.Config, "load_data", no_loading)
+    assert run.main(["--dataset", "digits", "cifar10", "--method", "kmeans", "ladder-im", "--profile", "tiny",
+                     "--runs-dir", str(tmp_path), "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "digits: 2 runs missing" in out and "cifar10: 2 runs missing" in out and "estimated total" in out
+
+
+def test_run_files_are_refused_into_a_tracked_folder_from_uncommitted_code(tmp_path):
+    import subprocess
+
+    from replicate import environment
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("a = 1\n")
+    (tmp_path / ".gitignore").write_text("scratch/\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "old.json").write_text("{}")
+    git("add", ".")
+    git("commit", "-q", "-m", "x")
+    (tmp_path / "results" / "old.json").write_text("{1}")  # results changing do not make the code dirty
+    assert environment.describe_git(tmp_path)["dirty"] is False
+    assert environment.refuse_dirty_tracked_runs(tmp_path / "results", tmp_path) is None
+    (tmp_path / "code.py").write_text("a = 2\n")
+    state = environment.describe_git(tmp_path)
+    assert state["dirty"] and state["changed_files"] == ["code.py"] and len(state["diff_sha1"]) == 40
+    assert "uncommitted changes (code.py)" in environment.refuse_dirty_tracked_runs(tmp_path / "results", tmp_path)
+    assert environment.refuse_dirty_tracked_runs(tmp_path / "scratch", tmp_path) is None  # ignored by git
+    assert environment.refuse_dirty_tracked_runs(tmp_path.parent / "elsewhere", tmp_path) is None
+
+
+def test_a_run_file_written_before_a_rename_is_read_in_todays_names(tmp_path):
+    from kingdra.renamed import RENAMED
+
+    cfg = config.load_config("digits", "tiny")
+    params = estimator_params("kingdra-ladder-im", cfg.params)
+    old = {next((o for o, n in RENAMED.items() if n == k), k): v for k, v in params.items()}
+    assert "rounds" in old and "pseudo_label_rounds" not in old
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"config": {"estimator": old, "baseline": cfg.baseline}}))
+    record = records.read_run(path)
+    assert record["config"]["estimator"] == params
+    assert run.stale_reason(record, cfg, "kingdra-ladder-im") is None  # not rerun for a rename
+
+
 def test_a_run_file_from_other_data_is_rerun_and_one_from_another_commit_only_on_request(runs_dir, capsys):
     args = ["--dataset", "digits", "--method", "kmeans", "--profile", "tiny", "--runs-dir", str(runs_dir), "--seed", "0"]
-    path = run.run_path(runs_dir, "digits", "kmeans", "tiny", 0)
+    path = records.run_path(runs_dir, "digits", "kmeans", "tiny", 0)
     run.main(args)
     record = json.loads(path.read_text())
     assert record["command"] == "python -m replicate.run " + " ".join(args)

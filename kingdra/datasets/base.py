@@ -16,7 +16,7 @@ class DatasetInfo:
     """Provenance of a loaded matrix: enough to tell two results apart that used different data."""
 
     name: str
-    source: str  # the raw file(s) it was built from and which checksum they matched
+    source: str  # the raw file(s) it was built from, by name, and which checksum they matched; no directory
     fidelity: str  # "exact", or how the raw data departs from the canonical release
     features: str  # how X was computed from the raw data
     extractor: str | None  # image feature extractor (None: not a CNN feature matrix)

@@ -62,9 +62,14 @@ def read_mirror(path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([f[3] for f in found]), np.array([CLASSES.index(f[1]) for f in found])
 
 
-def load(data_dir=None, extractor: str | None = DEFAULT_EXTRACTOR):
+def load(data_dir=None, extractor: str | None = DEFAULT_EXTRACTOR, source: str | None = None):
+    """`source`: the file to read, OFFICIAL.name or MIRROR.name (their rows come in different orders);
+    None: the official tarball unless only the mirror is here."""
     root = resolve_data_dir(data_dir)
-    use_mirror = (root / MIRROR.name).exists() and not (root / OFFICIAL.name).exists()
+    if source not in (None, OFFICIAL.name, MIRROR.name):
+        raise ValueError(f"CIFAR-10 source {source!r} is neither {OFFICIAL.name} nor {MIRROR.name}")
+    use_mirror = (source == MIRROR.name if source is not None
+                  else (root / MIRROR.name).exists() and not (root / OFFICIAL.name).exists())
     remote, read, tag, fidelity = (
         (MIRROR, read_mirror, "jpeg-mirror", "lossy JPEG mirror") if use_mirror
         else (OFFICIAL, read_official, "official", "exact")
@@ -74,7 +79,7 @@ def load(data_dir=None, extractor: str | None = DEFAULT_EXTRACTOR):
         path, provenance = fetch(remote, root)
         images, y = read(path)
         info = DatasetInfo(
-            "cifar10", f"{path} ({provenance})", fidelity, describe(extractor), extractor,
+            "cifar10", f"{path.name} ({provenance})", fidelity, describe(extractor), extractor,
             f"v{VERSION} ({feature_tag(extractor)})", CLASSES,
         )
         return image_features(images, extractor, root), y, info

@@ -104,7 +104,8 @@ def load_image_folder(path, extractor: str | None = DEFAULT_EXTRACTOR, image_siz
 
     def build():
         info = DatasetInfo(
-            f"folder:{root.name}", str(root), "as found", describe(extractor), extractor,
+            f"folder:{root.name}", f"{len(paths)} image files under {root.name}/", "as found", describe(extractor),
+            extractor,
             f"v{VERSION} ({feature_tag(extractor)})", classes,
         )
         return image_features(ImageFiles(paths, size), extractor, data_dir), np.array(labels), info

@@ -36,7 +36,7 @@ def load(data_dir=None):
     labels = [read_idx(paths[f"{split}-labels-idx1-ubyte"]) for split in ("train", "t10k")]
     X = np.concatenate(images).reshape(-1, 28 * 28).astype(np.float32) / 255.0
     info = DatasetInfo(
-        "mnist", f"canonical IDX files ({URL}), md5-verified, in {paths['t10k-images-idx3-ubyte'].parent}",
+        "mnist", f"canonical IDX files ({URL}), md5-verified",
         "exact", "raw pixels / 255, 784-d", None, VERSION, tuple(str(d) for d in range(10)),
     )
     return X, np.concatenate(labels), info

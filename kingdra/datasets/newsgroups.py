@@ -51,7 +51,7 @@ def load(data_dir=None, scaled=True):
         docs, groups = read_archive(path)
         names, y = np.unique(groups, return_inverse=True)
         info = DatasetInfo(
-            "20news" if scaled else "20news-unscaled", f"{path} ({provenance})", "exact",
+            "20news" if scaled else "20news-unscaled", f"{path.name} ({provenance})", "exact",
             f"tf-idf (sklearn TfidfVectorizer defaults: lower-cased, l2 rows, smooth idf) of the {N_WORDS} "
             "most frequent words; headers kept" + (f"; times sqrt({N_WORDS}) (DEC's text scale, for the "
                                                    "released noise std)" if scaled else "; unscaled l2 rows"),

@@ -75,7 +75,7 @@ def load(data_dir=None):
         *tokens, (qrels_path, provenance) = fetch_all([*TOKENS, QRELS], data_dir)
         X, y = construct([path for path, _ in tokens], qrels_path, N_DOCS)
         info = DatasetInfo(
-            "reuters10k", f"RCV1-v2 token files and topic qrels in {qrels_path.parent} ({provenance})",
+            "reuters10k", f"RCV1-v2 token files and topic qrels ({provenance})",
             "exact",
             f"tf-idf (sublinear tf, l2 rows) of the {N_WORDS} most frequent words over all single-root "
             f"documents, {N_DOCS} drawn with seed {SEED}, times sqrt({N_WORDS})",

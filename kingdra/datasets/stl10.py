@@ -48,7 +48,7 @@ def load(data_dir=None, extractor: str | None = DEFAULT_EXTRACTOR):
         path, provenance = fetch(ARCHIVE, root)
         images, y = read_archive(path)
         info = DatasetInfo(
-            "stl10", f"{path} ({provenance})", "exact", describe(extractor), extractor,
+            "stl10", f"{path.name} ({provenance})", "exact", describe(extractor), extractor,
             f"v{VERSION} ({feature_tag(extractor)})", CLASSES,
         )
         return image_features(images, extractor, root), y, info

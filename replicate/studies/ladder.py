@@ -1,10 +1,10 @@
 """A single Ladder-IM (one member, no pseudo-labels) trained epoch by epoch with diagnostics:
 how far one network gets, how much its seed moves it, and what differs between seeds.
 
-    python -m replicate.ladder_study --dataset mnist --variant released --seed 0 1 2 3 4 --epochs 15
-    python -m replicate.ladder_study --report
+    python -m replicate.studies.ladder --dataset mnist --variant released --seed 0 1 2 3 4 --epochs 15
+    python -m replicate.studies.ladder --report
 
-Settings are the dataset's `paper` profile with members=1 and rounds=0 (what the table's
+Settings are the dataset's `paper` profile with members=1 and pseudo_label_rounds=0 (what the table's
 Ladder-IM row trains), then the variant's changes. After every epoch it records, from labels used
 for scoring only: accuracy and NMI (prediction with population statistics, and with the whole
 set's statistics as the released code predicts), predicted cluster sizes and the cluster x class
@@ -28,10 +28,12 @@ import numpy as np
 
 from kingdra import ladder, metrics
 from kingdra.cluster import KingdraCluster
+from kingdra.ensemble import LadderEnsemble
+from kingdra.params import check_X
 from kingdra.datasets.base import atomic_file
 
-from . import environment
-from .config import load_config
+from .. import environment
+from ..config import load_config
 
 STUDY_DIR = environment.RESULTS_DIR / "studies" / "ladder_im"
 # Each variant changes one thing against the released model ("released"); `bn_eps` is the
@@ -131,22 +133,21 @@ def run_seed(dataset, variant, seed, epochs, loader=None, layer_sizes=None, prof
     X, y, info = config.load_data()
     changes = dict(VARIANTS[variant])
     ladder.BN_EPS = changes.pop("bn_eps", BN_EPS_RELEASED)
-    params = {**config.params, **changes, "members": 1, "rounds": 0, "epochs_first": epochs,
+    params = {**config.params, **changes, "members": 1, "pseudo_label_rounds": 0, "epochs_unsupervised": epochs,
               "ensemble": "sequential", "verbose": 0, "seed": seed}
     if layer_sizes:
         params["layer_sizes"] = tuple(layer_sizes)
     model = KingdraCluster(**params)
-    X = model._check_X(X)
+    X = check_X(X)
     model.check_params(len(X))
-    model.n_features_in_ = X.shape[1]
-    model.networks_ = model._build_networks(X.shape[1])
+    ladders = LadderEnsemble(model, X.shape[1])
     # Fixed batches for the gradient norms: the same rows at every epoch of this seed.
     rows = np.random.default_rng([seed, 99]).choice(len(X), (GRADIENT_BATCHES, params["batch_size"]), replace=False)
     batches = [{"x": X[r][:, None, :]} for r in rows]
     records, started = [], time.perf_counter()
 
     def after_epoch(members, net, epoch, log):
-        probs = model._member_probabilities(X)[0]
+        probs = ladders.probabilities(X)[0]
         labels = probs.argmax(axis=1)
         set_probs, dead = encoder_with_set_statistics(net, X)
         set_labels = set_probs.argmax(axis=1)
@@ -172,7 +173,7 @@ def run_seed(dataset, variant, seed, epochs, loader=None, layer_sizes=None, prof
               f"(set statistics {r['accuracy_set_statistics']:.4f})  nmi {r['nmi']:.4f}  "
               f"H(mean) {r['entropy_of_mean']:.3f}  H {r['entropy_per_sample']:.3f}  {r['seconds']:.0f}s", flush=True)
 
-    model._train_round(X, 0, epochs, None, after_epoch=after_epoch)
+    ladders.train_round(X, 0, epochs, None, after_epoch=after_epoch)
     run = {"dataset": dataset, "profile": profile, "loader": config.loader, "variant": variant, "changes": VARIANTS[variant],
            "seed": seed, "epochs": epochs, "data": dataclasses.asdict(info),
            "params": {k: v for k, v in model.get_params().items() if k != "callbacks"},
@@ -268,7 +269,7 @@ def main(argv=None):
         text = report(args.study_dir)
         tables = args.study_dir.parent / f"{args.study_dir.name}_tables.md"
         tables.write_text(
-            "# Single Ladder-IM study: tables\n\nWritten by `python -m replicate.ladder_study --report` from "
+            "# Single Ladder-IM study: tables\n\nWritten by `python -m replicate.studies.ladder --report` from "
             f"results/studies/{args.study_dir.name}/*.json; accuracy mean (std) [min-max] over seeds.\n\n" + text + "\n")
         print(text)
         return

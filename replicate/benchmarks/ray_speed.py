@@ -1,6 +1,6 @@
 """What running the sweep on Ray costs over the sequential path, on this machine -> results/ray_bench.json.
 
-    python -m replicate.ray_bench [--out results/ray_bench.json]
+    python -m replicate.benchmarks.ray_speed [--out results/ray_bench.json]
 
 The same eight small runs (digits and a copy of it under another name, K-means and Ladder-IM, seeds
 0 and 1, networks of 16-16 trained one epoch) go three ways: one after another in this process; on a
@@ -20,9 +20,9 @@ from pathlib import Path
 
 from kingdra.datasets.base import atomic_file
 
-from . import config, environment, ray_sweep, run
+from .. import cell, config, environment, ray_sweep
 
-PROFILE = {"extends": "cpu", "rounds": 1, "epochs_first": 1, "epochs": 1, "layer_sizes": [16, 16],
+PROFILE = {"extends": "cpu", "pseudo_label_rounds": 1, "epochs_unsupervised": 1, "epochs": 1, "layer_sizes": [16, 16],
            "ensemble": "vectorized", "ac_max_points": 500, "notes": "ray_bench: numbers mean nothing"}
 
 
@@ -48,7 +48,7 @@ def measure(scratch: Path) -> dict:
     out = {"runs": len(todo), "cpus": cpus}
     started = time.perf_counter()
     for c, method, seed, data in todo:
-        run.run_one(c, method, seed, data, scratch / "sequential", env={})
+        cell.run_one(c, method, seed, data, scratch / "sequential", env={})
     out["sequential_s"] = time.perf_counter() - started
     out["sequential_sum_of_runs_s"] = task_seconds(scratch / "sequential")
     started = time.perf_counter()
@@ -69,7 +69,8 @@ def measure(scratch: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replicate.ray_bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m replicate.benchmarks.ray_speed",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(environment.RESULTS_DIR / "ray_bench.json"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:

@@ -1,8 +1,8 @@
 """Does a round-0 ensemble yield a complete set of K mini-clusters? The measurement behind the
 `cpu` profiles' members, widths, round-0 epochs and thresholds.
 
-    python -m replicate.mini_cluster_study --dataset mnist --layers 1200 1200 --members 6 --epochs 2
-    python -m replicate.mini_cluster_study --report
+    python -m replicate.studies.mini_clusters --dataset mnist --layers 1200 1200 --members 6 --epochs 2
+    python -m replicate.studies.mini_clusters --report
 
 Trains the round 0 of one ensemble (the dataset's `paper` profile, or --profile, with the given widths, members
 trained one after another with their usual seeds) and keeps every member's assignments after each
@@ -24,10 +24,12 @@ import numpy as np
 
 from kingdra import pseudo_labels
 from kingdra.cluster import KingdraCluster
+from kingdra.ensemble import LadderEnsemble
+from kingdra.params import check_X
 from kingdra.datasets.base import atomic_file
 
-from . import environment
-from .config import load_config
+from .. import environment
+from ..config import load_config
 
 STUDY_DIR = environment.RESULTS_DIR / "studies" / "mini_clusters"
 
@@ -68,13 +70,12 @@ def run(dataset, layers, members, epochs, seed, profile="paper", study_dir=STUDY
         return path
     config = load_config(dataset, profile)
     X, _, info = config.load_data()  # the labels are not read
-    params = {**config.params, "layer_sizes": tuple(layers), "members": members, "rounds": 0,
-              "epochs_first": epochs, "ensemble": "sequential", "verbose": 0, "seed": seed}
+    params = {**config.params, "layer_sizes": tuple(layers), "members": members, "pseudo_label_rounds": 0,
+              "epochs_unsupervised": epochs, "ensemble": "sequential", "verbose": 0, "seed": seed}
     model = KingdraCluster(**params)
-    X = model._check_X(X)
+    X = check_X(X)
     model.check_params(len(X))
-    model.n_features_in_ = X.shape[1]
-    model.networks_ = model._build_networks(X.shape[1])
+    ladders = LadderEnsemble(model, X.shape[1])
     k = model.n_clusters
     assignments = np.zeros((epochs, members, len(X)), np.int64)
     top_prob = np.zeros((epochs, members, len(X)), np.float32)
@@ -86,7 +87,7 @@ def run(dataset, layers, members, epochs, seed, profile="paper", study_dir=STUDY
         print(f"{dataset} {layers} seed {seed} member {group[0]} epoch {epoch + 1}  "
               f"{time.perf_counter() - started:.0f}s", flush=True)
 
-    model._train_round(X, 0, epochs, None, after_epoch=after_epoch)
+    ladders.train_round(X, 0, epochs, None, after_epoch=after_epoch)
     training_seconds = time.perf_counter() - started
     threshes = sorted({0.0, config.params["thresh"]})
     results = [{"epoch": e + 1, **row} for e in range(epochs) for m in range(3, members + 1)
@@ -144,7 +145,7 @@ def main(argv=None):
     if args.report:
         text = report(args.study_dir)
         (args.study_dir.parent / f"{args.study_dir.name}.md").write_text(
-            "# Complete mini-cluster sets from round-0 ensembles\n\nWritten by `python -m replicate.mini_cluster_study "
+            "# Complete mini-cluster sets from round-0 ensembles\n\nWritten by `python -m replicate.studies.mini_clusters "
             f"--report` from results/studies/{args.study_dir.name}/*.json; no labels are read.\n\n" + text + "\n")
         print(text)
         return

@@ -29,10 +29,11 @@ import jax
 import keras
 import numpy as np
 
-from kingdra.cluster import PREDICT_BATCH, EpochBatches, KingdraCluster, fit_epoch
+from kingdra.cluster import KingdraCluster
+from kingdra.ensemble import PREDICT_BATCH, EpochBatches, LadderEnsemble, fit_epoch
 from kingdra.datasets.base import atomic_file
 from kingdra.pseudo_labels import mini_clusters
-from . import environment
+from .. import environment
 
 MNIST = 70_000, 784  # samples and features of the data set whose shape is benchmarked
 DEFAULTS = KingdraCluster()  # the released MNIST settings: K, members, batch, thresholds, protocol
@@ -126,15 +127,14 @@ def mixed_precision_matmuls(size, hidden, batch, repeats):
 
 
 def ensemble(members, way, hidden, networks=None):
-    """A KingdraCluster (released MNIST settings) with its networks built and compiled by its own
-    `_build_networks` (or given), ready for `fit` and `_member_probabilities` without a fit."""
-    model = KingdraCluster(members=members, ensemble=way, layer_sizes=tuple(hidden), verbose=0)
-    model.networks_ = model._build_networks(MNIST[1]) if networks is None else networks
-    return model
+    """The `LadderEnsemble` a KingdraCluster with the released MNIST settings trains, its networks
+    built and compiled as a fit builds them (or given), ready to train and predict without a fit."""
+    settings = KingdraCluster(members=members, ensemble=way, layer_sizes=tuple(hidden), verbose=0)
+    return LadderEnsemble(settings, MNIST[1], networks)
 
 
 def epoch_batches(net, X, rows, rng, pseudo_labels=False):
-    """`EpochBatches` as KingdraCluster._train_round builds them: per member, a permutation of
+    """`EpochBatches` as LadderEnsemble.train_round builds them: per member, a permutation of
     `rows` of X and, with pseudo-labels, as many pseudo-labelled rows with labels."""
     def columns():
         return np.stack([rng.permutation(len(X))[:rows] for _ in range(net.members)], axis=1)
@@ -143,16 +143,16 @@ def epoch_batches(net, X, rows, rng, pseudo_labels=False):
     return EpochBatches(X, columns(), DEFAULTS.batch_size, supervised)
 
 
-def train_rate(model, n, repeats, pseudo_labels=False):
+def train_rate(ladders, n, repeats, pseudo_labels=False):
     """(member-samples/s, peak memory rise) of one epoch of n samples per member, every network
-    fitted by `fit_epoch` as KingdraCluster._train_round fits it, one network after another."""
+    fitted by `fit_epoch` as LadderEnsemble.train_round fits it, one network after another."""
     rng = np.random.default_rng(0)
     X = rng.random((n, MNIST[1]), dtype=np.float32)
-    for net in model.networks_:  # compiles this step function
-        fit_epoch(net, epoch_batches(net, X, 2 * model.batch_size, rng, pseudo_labels))
-    epochs = [epoch_batches(net, X, n, rng, pseudo_labels) for net in model.networks_]
-    seconds, rise = _run(lambda: [fit_epoch(net, e) for net, e in zip(model.networks_, epochs)], repeats)
-    return model.members * n / seconds, rise
+    for net in ladders.networks:  # compiles this step function
+        fit_epoch(net, epoch_batches(net, X, 2 * ladders.settings.batch_size, rng, pseudo_labels))
+    epochs = [epoch_batches(net, X, n, rng, pseudo_labels) for net in ladders.networks]
+    seconds, rise = _run(lambda: [fit_epoch(net, e) for net, e in zip(ladders.networks, epochs)], repeats)
+    return ladders.settings.members * n / seconds, rise
 
 
 def fit_memory(members, n, steps, hidden):
@@ -163,37 +163,37 @@ def fit_memory(members, n, steps, hidden):
     steps, which allocate the buffers every later step reuses."""
     rng = np.random.default_rng(0)
     X = rng.random((n, MNIST[1]), dtype=np.float32)
-    model = ensemble(members, "vectorized", hidden)
-    [net] = model.networks_
+    ladders = ensemble(members, "vectorized", hidden)
+    [net] = ladders.networks
     started = time.perf_counter()
-    fit_epoch(net, epoch_batches(net, X, steps * model.batch_size, rng, pseudo_labels=True))
-    model._member_probabilities(X)
+    fit_epoch(net, epoch_batches(net, X, steps * ladders.settings.batch_size, rng, pseudo_labels=True))
+    ladders.probabilities(X)
     return {"members": members, "n": n, "features": MNIST[1], "train_steps": steps,
             "seconds": time.perf_counter() - started, "peak_rss_bytes": _status_bytes("VmHWM")}
 
 
-def _compile_predict(model, X):
+def _compile_predict(ladders, X):
     """Predicts once on each batch shape that predicting X uses, so that no compile is measured."""
     for size in {min(len(X), PREDICT_BATCH), len(X) % PREDICT_BATCH} - {0}:
-        model._member_probabilities(X[:size])
+        ladders.probabilities(X[:size])
 
 
-def predict_rate(model, n, repeats):
-    """(member-samples/s, peak memory rise) of `_member_probabilities` over n points."""
+def predict_rate(ladders, n, repeats):
+    """(member-samples/s, peak memory rise) of `LadderEnsemble.probabilities` over n points."""
     X = np.random.default_rng(0).random((n, MNIST[1]), dtype=np.float32)
-    _compile_predict(model, X)
-    seconds, rise = _run(lambda: model._member_probabilities(X), repeats)
-    return model.members * n / seconds, rise
+    _compile_predict(ladders, X)
+    seconds, rise = _run(lambda: ladders.probabilities(X), repeats)
+    return ladders.settings.members * n / seconds, rise
 
 
-def predict_memory(model, n):
-    """Memory of `_member_probabilities` over n points. If it streams (keras predicts batch by
+def predict_memory(ladders, n):
+    """Memory of `LadderEnsemble.probabilities` over n points. If it streams (keras predicts batch by
     batch), the rise stays near the output's size and far below the input's."""
     X = np.random.default_rng(0).random((n, MNIST[1]), dtype=np.float32)
-    _compile_predict(model, X)
-    seconds, rise = _run(lambda: model._member_probabilities(X), 1)
-    return {"n": n, "members": model.members, "seconds": seconds, "input_bytes": X.nbytes,
-            "output_bytes": model.members * n * model.n_clusters * 4, "peak_rss_rise_bytes": rise}
+    _compile_predict(ladders, X)
+    seconds, rise = _run(lambda: ladders.probabilities(X), 1)
+    return {"n": n, "members": ladders.settings.members, "seconds": seconds, "input_bytes": X.nbytes,
+            "output_bytes": ladders.settings.members * n * ladders.settings.n_clusters * 4, "peak_rss_rise_bytes": rise}
 
 
 def synthetic_ensemble(n, members, k, rng, reassigned=0.1):
@@ -234,9 +234,9 @@ def backend_step(rate):
 
 
 def in_subprocess(args, **env):
-    """The JSON that `python -m replicate.bench ARGS` prints last, run in a fresh process (a
+    """The JSON that `python -m replicate.benchmarks.speed ARGS` prints last, run in a fresh process (a
     backend is fixed per process; peak memory is per process)."""
-    done = subprocess.run([sys.executable, "-m", "replicate.bench", *args], env=dict(os.environ, **env),
+    done = subprocess.run([sys.executable, "-m", "replicate.benchmarks.speed", *args], env=dict(os.environ, **env),
                           cwd=environment.REPO, capture_output=True, text=True)
     if done.returncode != 0:  # recorded, not raised: the rest of a long bench is still worth keeping
         return {"error": done.stderr[-2000:]}
@@ -278,7 +278,7 @@ def bench(s):
     sequential = ensemble(s.members, "sequential", s.hidden)
     training = {"sequential": record(f"members={s.members} sequential", s.members, "sequential",
                                      *train_rate(sequential, s.train_n, s.repeats))}
-    one = ensemble(1, "sequential", s.hidden, sequential.networks_[:1])  # saves building and compiling one more
+    one = ensemble(1, "sequential", s.hidden, sequential.networks[:1])  # saves building and compiling one more
     training["single"] = record("members=1", 1, "single", *train_rate(one, s.train_n, s.repeats))
     training["pseudo_labels"] = record("members=1 with pseudo-labels", 1, "single",
                                        *train_rate(one, s.train_n, s.repeats, pseudo_labels=True), pseudo=True)
@@ -301,9 +301,9 @@ def bench(s):
                                "runs": [mini_clusters_cost(n, s.repeats) for n in s.mini_n]}
 
     rates = {}
-    for way, model in (("single", one), ("vectorized", vectorized)):
-        rate, rise = predict_rate(model, s.predict_n, s.repeats)
-        rates[way] = {"members": model.members, "n": s.predict_n, "member_samples_per_s": rate,
+    for way, ladders in (("single", one), ("vectorized", vectorized)):
+        rate, rise = predict_rate(ladders, s.predict_n, s.repeats)
+        rates[way] = {"members": ladders.settings.members, "n": s.predict_n, "member_samples_per_s": rate,
                       "peak_rss_rise_bytes": rise}
     # One member: a copy of the input would show at any ensemble size, and ten take ten times as long.
     result["prediction"] = {"throughput": rates, "memory": predict_memory(one, s.predict_memory_n)}
@@ -323,12 +323,12 @@ def projection(result):
     training, predicting = result["training"], result["prediction"]["throughput"]
     slowdown = training["pseudo_labels"]["member_samples_per_s"] / training["single"]["member_samples_per_s"]
     nearest = min(result["mini_clusters"]["runs"], key=lambda r: abs(r["n"] - n))
-    mini_seconds = d.rounds * nearest["seconds"] * n / nearest["n"]
-    out = {"mnist_samples": n, "member_epochs": d.members * (d.epochs_first + d.rounds * d.epochs)}
+    mini_seconds = d.pseudo_label_rounds * nearest["seconds"] * n / nearest["n"]
+    out = {"mnist_samples": n, "member_epochs": d.members * (d.epochs_unsupervised + d.pseudo_label_rounds * d.epochs)}
     for way, predict_way in (("sequential", "single"), ("vectorized", "vectorized")):
         rate = training[way]["member_samples_per_s"]
-        train = d.members * n * (d.epochs_first / rate + d.rounds * d.epochs / (rate * slowdown))
-        predict = (d.rounds + 1) * d.members * n / predicting[predict_way]["member_samples_per_s"]
+        train = d.members * n * (d.epochs_unsupervised / rate + d.pseudo_label_rounds * d.epochs / (rate * slowdown))
+        predict = (d.pseudo_label_rounds + 1) * d.members * n / predicting[predict_way]["member_samples_per_s"]
         out[way] = {"train_hours": train / 3600, "predict_hours": predict / 3600, "mini_clusters_hours":
                     mini_seconds / 3600, "total_hours": (train + predict + mini_seconds) / 3600}
     return out
@@ -375,7 +375,7 @@ def render(r):
         lines.append(f"  n={run['n']:<9,} {run['seconds']:8.3f} s  numpy peak {_mb(run['peak_numpy_bytes'])}, "
                      f"RSS rise {_mb(run['peak_rss_rise_bytes'])}; {run['eligible_points']:,} eligible, "
                      f"{sum(run['mini_cluster_sizes']):,} pseudo-labels in {len(run['mini_cluster_sizes'])} mini-clusters")
-    lines.append(f"prediction (_member_probabilities, batch {r['settings']['predict_batch']}):")
+    lines.append(f"prediction (LadderEnsemble.probabilities, batch {r['settings']['predict_batch']}):")
     for way, t in r["prediction"]["throughput"].items():
         lines.append(f"  members={t['members']:<3} {way:<10} {t['member_samples_per_s']:9,.0f} member-samples/s, "
                      f"RSS rise {_mb(t['peak_rss_rise_bytes'])} over {t['n']:,} points")
@@ -399,7 +399,7 @@ def write_json(result, path):
 
 def parse(argv=None):
     installed = ["jax", "tensorflow"] + (["torch"] if importlib.util.find_spec("torch") else [])
-    parser = argparse.ArgumentParser(prog="python -m replicate.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m replicate.benchmarks.speed", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (tests, smoke runs): the numbers mean nothing")
     parser.add_argument("--out", default=str(environment.RESULTS_DIR / "bench.json"),
                         help="the JSON file to write (default: %(default)s)")

@@ -1,0 +1,83 @@
+"""One cell of the table for one seed: fit its method and make its run record.
+
+The sequential runner (replicate/run.py) and the Ray tasks (replicate/ray_sweep.py) both run a
+cell through here, so a run file cannot tell how it was scheduled.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kingdra import metrics
+from kingdra.cluster import KingdraCluster
+from kingdra.datasets.base import cache_root
+
+from . import environment
+from .methods import agglomerative, check_method, estimator_params, kmeans
+from .records import encode_labels, run_name, run_path, write_record
+
+
+def checkpoint_dir(dataset, method, profile, seed, root=None) -> Path:
+    root = Path(root) if root is not None else cache_root() / "replicate" / "checkpoints"
+    return root / run_name(dataset, method, profile, seed).removesuffix(".json")
+
+
+def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None, command=None) -> Path:
+    """Run one cell for one seed and write its run file (over a stale one, if any)."""
+    path = run_path(runs_dir, config.dataset, method, config.profile, seed)
+    record = make_record(config, method, seed, data, env, command=command)
+    write_record(path, record)
+    remove_checkpoint(config, method, seed)
+    m = record["metrics"]
+    print(f"   accuracy {m['accuracy']:.4f}  nmi {m['nmi']:.4f}  ari {m['ari']:.4f}  "
+          f"{record['wall_seconds']:.0f} s -> {path}", flush=True)
+    return path
+
+
+def make_record(config, method, seed, data, env=None, checkpoint_root=None, command=None) -> dict:
+    """Run one (dataset, method, seed) and return its run record. A KingdraCluster run keeps a
+    checkpoint after every round under `checkpoint_root` (default: the cache) and resumes from it."""
+    X, y, info = data
+    label = check_method(method).label
+    print(f"== {config.dataset} | {label} | profile {config.profile} | seed {seed}", flush=True)
+    started_at, started = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
+    k = config.params["n_clusters"]
+    checkpoints, history, resumed, details, params, ensemble = None, [], False, {}, None, None
+    if method == "kmeans":
+        labels, details = kmeans(X, k, seed, config.baseline["kmeans_n_init"])
+    elif method == "ac":
+        labels, details = agglomerative(X, k, seed, config.baseline["ac_max_points"])
+    else:
+        params = estimator_params(method, config.params)
+        checkpoints = checkpoint_dir(config.dataset, method, config.profile, seed, checkpoint_root)
+        resumed = (checkpoints / "kingdra_state.npz").exists()
+        model = KingdraCluster(**params, checkpoint_dir=str(checkpoints), verbose=2, seed=seed).fit(X, y)
+        labels, history, ensemble = model.labels_, model.history_, model.ensemble_
+    scores = {"accuracy": metrics.accuracy(y, labels), "nmi": metrics.nmi(y, labels), "ari": metrics.ari(y, labels)}
+    if params is not None and params["members"] > 1:
+        scores.update({rule: history[-1][rule] for rule in ("accuracy_released", "accuracy_aligned")})
+    record = {
+        "dataset": config.dataset, "method": method, "label": label, "profile": config.profile, "seed": seed,
+        "config": {"loader": config.loader, "extractor": config.extractor, "notes": config.notes,
+                   "estimator": params, "baseline": config.baseline, "details": details},
+        "data": {**dataclasses.asdict(info), "shape": list(X.shape)},
+        "environment": env or environment.describe(),
+        "command": command,
+        "ensemble": ensemble,  # how the members actually trained: "sequential" or "vectorized" ("auto" resolved)
+        "history": history,
+        "metrics": {name: float(value) for name, value in scores.items()},
+        "labels": encode_labels(labels),
+        "resumed": resumed,
+        "started": started_at,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "training_seconds": round(sum(r["seconds"] for r in history), 3) or None,
+    }
+    return record
+
+
+def remove_checkpoint(config, method, seed, checkpoint_root=None) -> None:
+    """Once a run's result is safe: a full ensemble's checkpoint is hundreds of MB."""
+    shutil.rmtree(checkpoint_dir(config.dataset, method, config.profile, seed, checkpoint_root), ignore_errors=True)
