@@ -53,13 +53,13 @@ def mini_clusters(assignments, top_prob, n_clusters, t_low, t_high, thresh=0.0):
         degree = _degrees(vectors[ids], counts[ids], t_high)
         tied = ids[degree == degree.max()]
         centre = tied[np.argmin(lowest[tied])]
-        members = ids[(vectors[ids] != vectors[centre]).sum(axis=1) <= radius]
+        joined = ids[(vectors[ids] != vectors[centre]).sum(axis=1) <= radius]  # vector ids of this mini-cluster
         in_cluster = np.zeros(len(vectors), dtype=bool)
-        in_cluster[members] = True
+        in_cluster[joined] = True
         clusters.append(points[in_cluster[vector_of_point]])
         # Only points strongly negative to the whole mini-cluster stay eligible; its own
-        # members agree E > t_low times with themselves, so they leave too.
-        touched = _weight_agreeing(vectors[ids], vectors[members], np.ones(len(members)), t_low)
+        # points agree E > t_low times with themselves, so they leave too.
+        touched = _weight_agreeing(vectors[ids], vectors[joined], np.ones(len(joined)), t_low)
         alive[ids[touched > 0]] = False
     return clusters
 
@@ -77,10 +77,10 @@ def mini_clusters_reference(assignments, top_prob, n_clusters, t_low, t_high, th
             break
         degree = [sum(agree[i, j] > t_high for j in candidates) for i in candidates]  # strong positive edges
         centre = candidates[int(np.argmax(degree))]  # argmax: the first of ties, the lowest index
-        members = np.array([j for j in candidates if agree[centre, j] > t_high], dtype=np.int64)
-        clusters.append(members)
+        cluster = np.array([j for j in candidates if agree[centre, j] > t_high], dtype=np.int64)
+        clusters.append(cluster)
         for i in candidates:  # only points strongly negative to every member stay eligible
-            if any(agree[i, j] > t_low for j in members):
+            if any(agree[i, j] > t_low for j in cluster):
                 eligible[i] = False
     return clusters
 

@@ -24,19 +24,19 @@ def cluster_rows(labels, y, class_names, per_row=PER_ROW, seed=0) -> list[dict]:
     rng = np.random.default_rng(seed)
     rows = []
     for cluster in np.unique(labels):
-        members = np.flatnonzero(labels == cluster)
-        counts = np.bincount(y[members], minlength=len(class_names))
+        points = np.flatnonzero(labels == cluster)
+        counts = np.bincount(y[points], minlength=len(class_names))
         commonest = int(counts.argmax())
-        majority = commonest if counts.max() * 2 > len(members) else None
-        shown = rng.choice(members, size=min(per_row, len(members)), replace=False)
+        majority = commonest if counts.max() * 2 > len(points) else None
+        shown = rng.choice(points, size=min(per_row, len(points)), replace=False)
         rows.append({
             "cluster": int(cluster),
             "name": "unk" if majority is None else class_names[majority],
             "majority": majority,
             "commonest": class_names[commonest],
-            "purity": float(counts.max() / len(members)),
-            "size": len(members),
-            "members": shown,
+            "purity": float(counts.max() / len(points)),
+            "size": len(points),
+            "shown": shown,
             "wrong": y[shown] != commonest,
         })
     return sorted(rows, key=lambda r: (r["majority"] is None, r["majority"] or 0, r["cluster"]))
@@ -49,7 +49,7 @@ def mosaic(images, rows, border=2) -> np.ndarray:
     tile_h, tile_w = h + 2 * border, w + 2 * border
     canvas = np.ones((len(rows) * tile_h, PER_ROW * tile_w, 3))
     for r, row in enumerate(rows):
-        for c, (index, wrong) in enumerate(zip(row["members"], row["wrong"])):
+        for c, (index, wrong) in enumerate(zip(row["shown"], row["wrong"])):
             top, left = r * tile_h, c * tile_w
             canvas[top:top + tile_h, left:left + tile_w] = RED if wrong else WHITE
             image = images[index]

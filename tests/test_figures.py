@@ -12,25 +12,25 @@ def test_cluster_rows_name_the_majority_class_or_unk_and_flag_the_wrong_members(
     rows = cluster_grids.cluster_rows(labels, y, ("zero", "one", "two"), per_row=15, seed=0)
     assert [r["name"] for r in rows] == ["zero", "unk"]  # classes first, "unk" last
     zero, unk = rows
-    assert zero["size"] == 10 and len(zero["members"]) == 10 and set(zero["members"]) == set(range(10))
-    np.testing.assert_array_equal(zero["wrong"], y[zero["members"]] != 0)
+    assert zero["size"] == 10 and len(zero["shown"]) == 10 and set(zero["shown"]) == set(range(10))
+    np.testing.assert_array_equal(zero["wrong"], y[zero["shown"]] != 0)
     assert zero["wrong"].sum() == 2 and (zero["purity"], zero["commonest"]) == (0.8, "zero")
     # The most mixed cluster is framed too, against its commonest class (one, the first of the tie).
     assert (unk["commonest"], unk["purity"]) == ("one", 0.5)
-    np.testing.assert_array_equal(unk["wrong"], y[unk["members"]] != 1)
+    np.testing.assert_array_equal(unk["wrong"], y[unk["shown"]] != 1)
     assert unk["wrong"].sum() == 5
 
 
 def test_cluster_rows_show_at_most_fifteen_random_members():
     labels = np.zeros(100, int)
     rows = cluster_grids.cluster_rows(labels, np.zeros(100, int), ("only",), seed=1)
-    assert len(rows[0]["members"]) == 15 and len(set(rows[0]["members"])) == 15
-    assert not np.array_equal(rows[0]["members"], cluster_grids.cluster_rows(labels, labels, ("only",), seed=2)[0]["members"])
+    assert len(rows[0]["shown"]) == 15 and len(set(rows[0]["shown"])) == 15
+    assert not np.array_equal(rows[0]["shown"], cluster_grids.cluster_rows(labels, labels, ("only",), seed=2)[0]["shown"])
 
 
 def test_mosaic_frames_wrong_members_in_red():
     images = np.zeros((3, 4, 4))
-    rows = [{"members": np.array([0, 1]), "wrong": np.array([False, True])}]
+    rows = [{"shown": np.array([0, 1]), "wrong": np.array([False, True])}]
     canvas = cluster_grids.mosaic(images, rows, border=1)
     assert canvas.shape == (6, 15 * 6, 3)
     np.testing.assert_allclose(canvas[0, 0], cluster_grids.WHITE)
