@@ -19,8 +19,15 @@ from kingdra.rounds import run_rounds
 
 class KingdraCluster(ClusterMixin, BaseEstimator):
     """Unsupervised clustering with an ensemble of ladder networks and pseudo-labels
-    (Gupta et al., ICLR 2020). Defaults are the authors' released MNIST settings, except
-    `feed_order` (see there).
+    (Gupta et al., ICLR 2020).
+
+    The defaults serve a user's data in minutes on a CPU and keep the method's premise: 5 members
+    that must all agree (t_high 4, t_low 1), round 0 of 10 epochs, then 3 pseudo-label rounds of 2,
+    500-500 layers, no confidence threshold; the rest are the authors' released MNIST settings.
+    They were chosen on scikit-learn's digits, which the paper's table does not use, by signals that
+    need no labels: with thresh 0 every round from 1 on found a complete set of 10 mini-clusters
+    (with the released 0.9, round 1 found none). The paper's settings are one call away:
+    `KingdraCluster(**replicate.config.paper_settings("mnist"))` (about a day on a CPU).
 
     Parameters
     ----------
@@ -89,13 +96,13 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
     def __init__(
         self,
         n_clusters=10,
-        members=10,
-        pseudo_label_rounds=49,
-        epochs_unsupervised=5,
-        epochs=5,
+        members=5,
+        pseudo_label_rounds=3,
+        epochs_unsupervised=10,
+        epochs=2,
         t_low=1,
-        t_high=9,
-        thresh=0.9,
+        t_high=4,
+        thresh=0.0,
         noise_std=0.3,
         w_cluster=0.1,
         w_cluster_after=None,
@@ -106,7 +113,7 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
         batch_size=64,
         common_mapping=True,
         feed_order="shuffle",
-        layer_sizes=(1200, 1200),
+        layer_sizes=(500, 500),
         loss="im",
         loss_params=None,
         denoise_weights=(1000.0, 10.0, 0.1, 0.1),

@@ -24,7 +24,7 @@ def main():
           "t_low 2, thresh 0")
     started = time.perf_counter()
     model = KingdraCluster(n_clusters=10, members=10, pseudo_label_rounds=5, epochs_unsupervised=20, epochs=10,
-                           layer_sizes=(500, 500), t_low=2, thresh=0.0, seed=0)
+                           layer_sizes=(500, 500), t_low=2, t_high=9, thresh=0.0, seed=0)
     model.fit(X, y)
     print(f"final: accuracy {metrics.accuracy(y, model.labels_):.4f}  nmi {metrics.nmi(y, model.labels_):.4f}  "
           f"ari {metrics.ari(y, model.labels_):.4f}  ({time.perf_counter() - started:.0f} s)")

@@ -59,6 +59,12 @@ class Config:
         return shape(self.loader, **({"extractor": self.extractor} if self.extractor else {}))
 
 
+def paper_settings(dataset: str) -> dict:
+    """The authors' released KingdraCluster settings for one of the paper's datasets (its `paper`
+    profile), n_clusters included: `KingdraCluster(**paper_settings("mnist"))`."""
+    return load_config(dataset, "paper").params
+
+
 def available_datasets(config_dir=CONFIG_DIR) -> list[str]:
     return sorted(p.stem for p in Path(config_dir).glob("*.json"))
 

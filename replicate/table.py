@@ -154,6 +154,12 @@ def _profile_section(profile, runs, table, stale):
     rows = [[m.label] + [format_cell(get(d, key, metric), n_expected) for d in datasets for metric in ("nmi", "ari")]
             for key, m in METHODS.items()]
     lines += _markdown_table(header, rows)
+    lines += ["", f"### Wall time per run (minutes), mean over its seeds — profile `{profile}`", "",
+              "Training, prediction and scoring of one run on the hardware below; Kingdra's rounds also build "
+              "pseudo-labels and train on them, so at equal epochs they cost more.", ""]
+    header = ["Method"] + [title(d) for d in datasets]
+    rows = [[m.label] + [_minutes(table.get((profile, d, key))) for d in datasets] for key, m in METHODS.items()]
+    lines += _markdown_table(header, rows)
     ensembles = [key for key in METHODS if any(get(d, key, "accuracy_released") for d in datasets)]
     if ensembles:
         lines += ["", f"### Combining the members: accuracy (%) under each rule — profile `{profile}`", "",
@@ -236,6 +242,10 @@ def _provenance(profile, runs, datasets, seeds):
         lines += sorted({f"  - † {r['label']}: {r['config']['details']['note']}" for r in ran
                          if r["config"]["details"].get("note")})
     return lines
+
+
+def _minutes(cell) -> str:
+    return NOT_RUN if not cell or not cell["seeds"] else f"{cell['wall'] / len(cell['seeds']) / 60:.1f}"
 
 
 def _markdown_table(header, rows):

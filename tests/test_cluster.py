@@ -89,7 +89,12 @@ def test_estimator_interface(blobs, fitted):
                  "common_mapping", "layer_sizes", "loss", "seed"):
         assert name in params
     assert clone(fitted).set_params(pseudo_label_rounds=7).pseudo_label_rounds == 7
-    assert KingdraCluster().get_params()["t_high"] == 9  # released MNIST settings by default
+    defaults = KingdraCluster().get_params()  # for a user's data: several members that all agree, several rounds
+    assert defaults["members"] >= 5 and defaults["t_high"] == defaults["members"] - 1
+    assert defaults["pseudo_label_rounds"] >= 3 and KingdraCluster(n_clusters=10).check_params(10_000) is None
+    from replicate.config import paper_settings
+
+    assert KingdraCluster(**paper_settings("mnist")).get_params()["t_high"] == 9  # the released settings, one call away
     assert fitted.labels_.shape == (len(X),)
     proba = fitted.predict_proba(X)
     assert proba.shape == (len(X), 3)

@@ -169,6 +169,8 @@ def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
     assert header[1:] == ["digits", "digits (paper)", "aaa-own", "aaa-own (paper)"]  # registry order, then by name
     assert rows["K-means"]["digits (paper)"] == "—" and rows["K-means"]["aaa-own"] == "70.0"
     assert "- Wall time: 4.00 h in all (MNIST 4.00 h)" in markdown  # 8 runs of 1800 s
+    _, walls = table_rows(markdown, "### Wall time per run (minutes), mean over its seeds — profile `cpu`")
+    assert walls["Kingdra-Ladder-IM"]["MNIST"] == "30.0" and walls["Ladder-IM"]["MNIST"] == "—"
     assert "- Hardware: Test CPU, 2 cores, no accelerator" in markdown and "- Seeds: 0, 1, 2" in markdown
 
     csv_lines = table.render_csv(table.load_runs(tmp_path)).splitlines()

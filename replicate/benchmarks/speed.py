@@ -34,9 +34,10 @@ from kingdra.ensemble import PREDICT_BATCH, EpochBatches, LadderEnsemble, fit_ep
 from kingdra.datasets.base import atomic_file
 from kingdra.pseudo_labels import mini_clusters
 from .. import environment
+from ..config import paper_settings
 
 MNIST = 70_000, 784  # samples and features of the data set whose shape is benchmarked
-DEFAULTS = KingdraCluster()  # the released MNIST settings: K, members, batch, thresholds, protocol
+DEFAULTS = KingdraCluster(**paper_settings("mnist"))  # the released MNIST settings: K, members, batch, protocol
 FULL = dict(train_n=6400, predict_n=5 * PREDICT_BATCH, predict_memory_n=700_000, mini_n=[10_000, 70_000, 700_000],
             repeats=3, members=DEFAULTS.members, hidden=list(DEFAULTS.layer_sizes), matmul=2048,
             fit_memory_n=MNIST[0], fit_memory_steps=100)
@@ -314,7 +315,7 @@ def bench(s):
 
 
 def projection(result):
-    """Wall time of the released MNIST protocol (KingdraCluster defaults: 10 members, round 0 of
+    """Wall time of the released MNIST protocol (paper_settings("mnist"): 10 members, round 0 of
     5 epochs, 50 rounds of 5 epochs with pseudo-labels) at the measured rates, for each way of
     training the ensemble. The pseudo-label rounds run at the members=1 slowdown of the
     pseudo-label step; every round ends with a prediction over all points, and every later round
