@@ -82,7 +82,7 @@ def dataset_images(dataset, run):
     """The dataset's raw images in [0, 1] and its classes, in the order `run`'s labels follow: read
     from the file the run recorded (CIFAR-10's two sources order their rows differently), and
     refused if the data here is not what the run clustered."""
-    recorded = portable_source(run["data"]["source"])
+    recorded = run["data"]["source"]  # portable: read_run
     kwargs = {"extractor": None} if DATASETS[dataset].extracted else {}
     if DATASETS[dataset].several_sources:
         kwargs["source"] = recorded.split(" (")[0]  # "<file name> (<its checksum's provenance>)"

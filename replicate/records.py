@@ -16,6 +16,7 @@ import numpy as np
 from kingdra.datasets.base import atomic_file
 from kingdra.renamed import upgrade_names
 
+
 def run_name(dataset, method, profile, seed) -> str:
     return f"{dataset}__{method}__{profile}__seed{seed}.json"
 
@@ -67,8 +68,9 @@ def portable_command(argv, repo) -> str:
 
 
 def read_run(path) -> dict:
-    """A run file, its KingdraCluster settings in today's parameter names (files written before a
-    rename keep the old spelling: kingdra.renamed.RENAMED)."""
+    """A run file as today's code writes one: its KingdraCluster settings in today's parameter names
+    (files written before a rename keep the old spelling: kingdra.renamed.RENAMED) and its data
+    source without a directory (`portable_source`)."""
     path = Path(path)
     try:
         record = json.loads(path.read_text())
@@ -77,4 +79,6 @@ def read_run(path) -> dict:
     estimator = record.get("config", {}).get("estimator")
     if estimator:
         record["config"]["estimator"] = upgrade_names(estimator)
+    if "source" in record.get("data", {}):
+        record["data"]["source"] = portable_source(record["data"]["source"])
     return record

@@ -42,9 +42,8 @@ def stale_reason(run, config, method, data_info=None, commit=None) -> str | None
         reasons.append(f"its {' and '.join(changed)} settings differ from profile {config.profile!r}")
     if data_info is not None:
         current = dataclasses.asdict(data_info)
-        ran_on = {**run.get("data", {}), "source": portable_source(run.get("data", {}).get("source"))}
-        current["source"] = portable_source(current["source"])
-        differ = [f for f in DATA_FIELDS if ran_on.get(f) != current[f]]
+        current["source"] = portable_source(current["source"])  # a matrix cached before may name its directory
+        differ = [f for f in DATA_FIELDS if run.get("data", {}).get(f) != current[f]]
         if differ:
             reasons.append(f"its data's {', '.join(differ)} differ from the data here "
                            f"(version {run.get('data', {}).get('version')!r}, now {current['version']!r})")

@@ -303,7 +303,7 @@ def test_a_run_file_from_other_settings_is_rerun_not_reused(runs_dir, capsys):
     assert json.loads(path.read_text())["config"]["baseline"]["kmeans_n_init"] != 99
 
 
-def test_a_run_file_from_another_data_directory_is_reused():
+def test_a_run_file_from_another_data_directory_is_reused(tmp_path):
     """Sources as runs before this fix recorded them (with the data directory) compare by file and checksum."""
     old = "canonical IDX files (https://ossci-datasets.s3.amazonaws.com/mnist/), md5-verified, in /work/shared/data/mnist"
     assert records.portable_source(old) == records.portable_source(old.replace("/work/shared", "/home/me")) == \
@@ -311,6 +311,8 @@ def test_a_run_file_from_another_data_directory_is_reused():
     mirror = "/work/shared/data/20news-bydate.tar.gz (local mirror (repacked, same files))"
     assert records.portable_source(mirror) == "20news-bydate.tar.gz (local mirror (repacked, same files))"
     assert records.portable_source("20news-bydate.tar.gz (canonical)") != records.portable_source(mirror)
+    (tmp_path / "run.json").write_text(json.dumps({"data": {"source": mirror}}))
+    assert records.read_run(tmp_path / "run.json")["data"]["source"] == records.portable_source(mirror)
 
 
 def test_a_recorded_command_names_paths_in_the_repository_relative_to_it(tmp_path):
