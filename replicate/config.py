@@ -4,8 +4,10 @@
      "profiles": {"paper": {...}, "cpu": {"extends": "paper", ...overrides}, "tiny": {...}}}
 
 A profile holds KingdraCluster parameters plus the baselines' own settings; `extends` names the
-profile it overrides, so a reduced profile shows exactly what it changed, and its `notes` (a string,
-or a list of one line per knob) say why. Unknown keys are errors:
+profile it overrides (or a list of them, applied in order), so a reduced profile shows exactly what it
+changed, and its `notes` (a string, or a list of one line per knob) say why. `common:<name>` is a
+profile of `configs/common.json`, which every dataset may extend: settings and reasons that hold for
+all datasets are written once. Unknown keys are errors:
 a misspelt key would otherwise fall back to a default without anyone noticing, and every value
 goes through `KingdraCluster.check_params` as the profile loads.
 """
@@ -20,6 +22,7 @@ from kingdra.datasets import DATASETS, DEFAULT_EXTRACTOR, EXTRACTORS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DATASET_KEYS = ("dataset", "loader", "extractor", "notes", "profiles")
+COMMON = "common"  # configs/common.json: profiles shared by every dataset, named "common:<profile>"
 BASELINE_KEYS = ("kmeans_n_init", "ac_max_points")
 # Owned by the runner, per run: never part of a profile.
 RUNNER_OWNED = ("checkpoint_dir", "callbacks", "verbose", "seed")
@@ -66,12 +69,12 @@ def paper_settings(dataset: str) -> dict:
 
 
 def available_datasets(config_dir=CONFIG_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(config_dir).glob("*.json"))
+    return sorted(p.stem for p in Path(config_dir).glob("*.json") if p.stem != COMMON)
 
 
 def load_config(dataset: str, profile: str, config_dir=CONFIG_DIR) -> Config:
     path = Path(config_dir) / f"{dataset}.json"
-    if not path.exists():
+    if dataset == COMMON or not path.exists():
         raise ValueError(f"no config for dataset {dataset!r} in {config_dir}; choose one of "
                          f"{available_datasets(config_dir)} or add {path.name}")
     raw = json.loads(path.read_text())
@@ -86,7 +89,7 @@ def load_config(dataset: str, profile: str, config_dir=CONFIG_DIR) -> Config:
         raise ValueError(f"{path.name}: unknown extractor {extractor!r}; choose one of {sorted(EXTRACTORS)} "
                          f"(or leave it out for the default {DEFAULT_EXTRACTOR!r})")
     profiles = raw.get("profiles", {})
-    settings, notes = _resolve(path.name, profiles, profile, ())
+    settings, notes = _resolve(path.name, profiles, profile, (), Path(config_dir))
     missing = [k for k in REQUIRED if k not in settings]
     if missing:
         raise ValueError(f"{path.name} profile {profile!r} does not set {missing}; add them to it or to the "
@@ -97,19 +100,35 @@ def load_config(dataset: str, profile: str, config_dir=CONFIG_DIR) -> Config:
                   baseline)
 
 
-def _resolve(filename, profiles, name, seen):
+def _resolve(filename, profiles, name, seen, config_dir):
     """Settings of profile `name` with its `extends` chain applied, and the chain's notes (base first)."""
+    if name.startswith(f"{COMMON}:"):
+        filename, profiles, name = f"{COMMON}.json", _common_profiles(config_dir), name[len(COMMON) + 1:]
     if name not in profiles:
         raise ValueError(f"{filename} has no profile {name!r}; choose one of {sorted(profiles)}")
-    if name in seen:
-        raise ValueError(f"{filename}: profiles extend each other in a loop {[*seen, name]}; break the loop")
+    if (filename, name) in seen:
+        raise ValueError(f"{filename}: profiles extend each other in a loop {[n for _, n in seen] + [name]}; "
+                         "break the loop")
     own = dict(profiles[name])
     _check_keys(f"{filename} profile {name!r}", own, ("extends", "notes", *estimator_keys(), *BASELINE_KEYS))
-    base, notes = ({}, []) if "extends" not in own else _resolve(filename, profiles, own.pop("extends"),
-                                                               (*seen, name))
+    bases = own.pop("extends", [])
+    settings, notes = {}, []
+    for base in [bases] if isinstance(bases, str) else bases:
+        base_settings, base_notes = _resolve(filename, profiles, base, (*seen, (filename, name)), config_dir)
+        settings, notes = {**settings, **base_settings}, notes + base_notes
     note = own.pop("notes", None)
     note = " ".join(note) if isinstance(note, list) else note  # a list: one line per knob
-    return {**base, **own}, notes + ([f"[{name}] {note}"] if note else [])
+    tag = f"{COMMON}:{name}" if filename == f"{COMMON}.json" else name
+    return {**settings, **own}, notes + ([f"[{tag}] {note}"] if note else [])
+
+
+def _common_profiles(config_dir) -> dict:
+    path = config_dir / f"{COMMON}.json"
+    if not path.exists():
+        raise ValueError(f"a profile extends {COMMON}:..., but {config_dir} has no {path.name}")
+    raw = json.loads(path.read_text())
+    _check_keys(path.name, raw, ("notes", "profiles"))
+    return raw.get("profiles", {})
 
 
 def _check_estimator(where, settings):

@@ -84,6 +84,35 @@ def test_bad_configs_are_rejected_with_the_fix(tmp_path, profiles, top, match):
         config.load_config("toy", "cpu", write_config(tmp_path, profiles, **top))
 
 
+def test_a_profile_extends_a_list_of_profiles_in_order_and_common_ones_by_name(tmp_path):
+    (tmp_path / "common.json").write_text(json.dumps({"profiles": {
+        "small": {"notes": "shared reason", "members": 4, "epochs": 3},
+        "loopy": {"extends": "common:loopy"}}}))
+    base = full_profile(members=7, epochs=9, lr=0.5)
+    directory = write_config(tmp_path, {"base": base, "cpu": {"extends": ["base", "common:small"], "epochs": 4,
+                                                            "notes": "own reason"}})
+    cfg = config.load_config("toy", "cpu", directory)
+    assert (cfg.params["members"], cfg.params["epochs"], cfg.params["lr"]) == (4, 4, 0.5)  # later bases win, own last
+    assert cfg.notes.index("[common:small] shared reason") < cfg.notes.index("[cpu] own reason")
+    assert "common" not in config.available_datasets(directory) and "toy" in config.available_datasets(directory)
+    with pytest.raises(ValueError, match="choose one of"):
+        config.load_config("common", "small", directory)  # a file of shared profiles is not a dataset
+    write_config(tmp_path, {"cpu": {"extends": ["common:loopy"]}})
+    with pytest.raises(ValueError, match="common.json: profiles extend each other in a loop"):
+        config.load_config("toy", "cpu", directory)
+    (tmp_path / "common.json").unlink()
+    with pytest.raises(ValueError, match="has no common.json"):
+        config.load_config("toy", "cpu", directory)
+
+
+def test_the_cpu_profiles_share_their_common_reasons_once():
+    for dataset in PAPER_DATASETS:
+        cfg = config.load_config(dataset, "cpu")
+        assert cfg.notes.count("[common:cpu] REDUCED") == 1 and cfg.params["t_high"] == cfg.params["members"] - 1
+        own = json.loads((config.CONFIG_DIR / f"{dataset}.json").read_text())["profiles"]["cpu"]
+        assert "members" not in own and len(own["notes"]) == 1  # what all datasets share lives in common.json
+
+
 def test_unknown_dataset_or_profile_names_the_choices(tmp_path):
     with pytest.raises(ValueError, match="choose one of.*mnist"):
         config.load_config("mnist2", "cpu")
