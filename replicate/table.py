@@ -140,6 +140,8 @@ def _profile_section(profile, runs, table, stale):
                   f"settings the profile has changed since ({', '.join(sorted({k for c in changed for k in c}))}); "
                   f"they are left out of every cell below.** `make table1 PROFILE={profile}` reruns them.", ""]
     runs = [r for r in runs if id(r) not in stale]
+    if not runs:
+        return lines
     datasets = datasets_of(runs, profile)
     seeds = sorted({r["seed"] for r in runs})
     n_expected = len(seeds)
@@ -169,7 +171,38 @@ def _profile_section(profile, runs, table, stale):
         rows = [[METHODS[key].label] + [format_cell(get(d, key, f"accuracy_{rule}"), n_expected)
                                         for d in datasets for rule in ("released", "aligned")] for key in ensembles]
         lines += _markdown_table(header, rows)
+    lines += members_table(profile, runs, datasets, n_expected)
     return lines + [""] + _provenance(profile, runs, datasets, seeds) + [""]
+
+
+def members_and_gain(run):
+    """(the members' mean accuracy after the last round, the combined accuracy minus it), in %, or None
+    for a run that did not record its members' accuracies (one network, or a run without labels)."""
+    members = (run.get("history") or [{}])[-1].get("member_accuracy")
+    if not members or len(members) < 2:
+        return None
+    mean = 100.0 * float(np.mean(members))
+    return mean, 100.0 * run["metrics"]["accuracy"] - mean
+
+
+def members_table(profile, runs, datasets, n_expected) -> list[str]:
+    """Each ensemble row split in two: how good its members are, and what combining them adds."""
+    found = {}
+    for run in sorted(runs, key=lambda r: r["seed"]):
+        split = members_and_gain(run)
+        if split is not None:
+            cell = found.setdefault((run["dataset"], run["method"]), ([], []))
+            cell[0].append(split[0])
+            cell[1].append(split[1])
+    if not found:
+        return []
+    header = ["Method"] + [f"{title(d)} {h}" for d in datasets for h in ("members' mean", "combining adds")]
+    keys = [key for key in METHODS if any((d, key) in found for d in datasets)]
+    rows = [[METHODS[key].label] + [format_cell(found.get((d, key), ([], []))[i], n_expected)
+                                    for d in datasets for i in (0, 1)] for key in keys]
+    return ["", f"### Members and their combination (%) — profile `{profile}`", "",
+            "The members' mean accuracy after the last round (each scored alone), and the ensemble's accuracy "
+            "minus it (points): the ensemble rows differ in either.", ""] + _markdown_table(header, rows)
 
 
 def accuracy_table(runs, datasets, get, n_expected) -> list[str]:
@@ -238,10 +271,19 @@ def _provenance(profile, runs, datasets, seeds):
         ran = [r for r in runs if r["dataset"] == dataset]
         data = ran[0]["data"]
         lines.append(f"- {title(dataset)}: {data['shape'][0]} x {data['shape'][1]}, "
-                     f"{data['features']}; fidelity: {data['fidelity']}. {ran[0]['config']['notes']}")
+                     f"{data['features']}; fidelity: {data['fidelity']}. {_profile_notes(dataset, profile, ran)}")
         lines += sorted({f"  - † {r['label']}: {r['config']['details']['note']}" for r in ran
                          if r["config"]["details"].get("note")})
     return lines
+
+
+def _profile_notes(dataset, profile, ran) -> str:
+    """The profile's notes as its config says them today (a baseline made under an earlier version of the
+    profile keeps its file, and its notes would describe that version), else the newest run's."""
+    try:
+        return load_config(dataset, profile).notes
+    except ValueError:
+        return max(ran, key=lambda r: r.get("started") or "")["config"]["notes"]
 
 
 def _minutes(cell) -> str:

@@ -135,16 +135,18 @@ def test_rows_without_rounds_train_as_long_as_a_kingdra_member():
 
 
 # ----------------------------------------------------------------- tables
-def fake_run(runs_dir, dataset, method, profile, seed, accuracy, details=None, sources=None, **extra_metrics):
+def fake_run(runs_dir, dataset, method, profile, seed, accuracy, details=None, sources=None, members=None,
+             **extra_metrics):
     """A run file as the runner writes it, with its profile's settings today (so not stale);
-    `sources` are the rounds' pseudo_label_source values."""
+    `sources` are the rounds' pseudo_label_source values, `members` the last round's member accuracies."""
     estimator = None
     if METHODS[method].overrides is not None:
         estimator = estimator_params(method, config.load_config(dataset, profile).params)
     record = {
         "dataset": dataset, "method": method, "label": METHODS[method].label, "profile": profile, "seed": seed,
         "config": {"notes": f"[{profile}] notes", "details": details or {}, "estimator": estimator},
-        "history": [{"pseudo_label_source": source} for source in sources or []],
+        "history": [{"pseudo_label_source": source} for source in sources or []]
+                   + ([{"pseudo_label_source": "none", "member_accuracy": members}] if members else []),
         "data": {"shape": [100, 4], "features": "synthetic", "fidelity": "exact"},
         "environment": {"keras_backend": "jax", "git": {"commit": "abc1234567890", "dirty": False},
                         "hardware": {"cpu": "Test CPU", "cores": 2, "accelerators": []}},
@@ -227,6 +229,30 @@ def test_table_marks_runs_whose_profile_changed_since(tmp_path):
     record["config"]["estimator"]["feed_order"] = "shuffle"
     path.write_text(json.dumps(record))
     assert "Stale" not in table.render_markdown(table.load_runs(tmp_path))
+
+
+def test_table_splits_each_ensemble_into_its_members_and_what_combining_adds(tmp_path):
+    for seed, (acc, members) in enumerate([(0.96, [0.90, 0.92]), (0.94, [0.90, 0.88])]):
+        fake_run(tmp_path, "mnist", "ladder-im-ensemble", "cpu", seed, acc, members=members)
+        fake_run(tmp_path, "mnist", "kingdra-ladder-im", "cpu", seed, 0.93, members=[0.93, 0.93])
+        fake_run(tmp_path, "mnist", "ladder-im", "cpu", seed, 0.90, members=[0.90])  # one network: nothing to split
+    markdown = table.render_markdown(table.load_runs(tmp_path))
+    _, rows = table_rows(markdown, "### Members and their combination (%) — profile `cpu`")
+    assert rows["Ladder-IM-ensemble"]["MNIST members' mean"] == "90.0 (1.4)"  # seeds' means 91 and 89
+    assert rows["Ladder-IM-ensemble"]["MNIST combining adds"] == "5.0 (0.0)"
+    assert rows["Kingdra-Ladder-IM"]["MNIST combining adds"] == "0.0 (0.0)" and "Ladder-IM" not in rows
+    # the profile's notes are the config's today, not those an older run file carries
+    assert config.load_config("mnist", "cpu").notes in markdown and "[cpu] notes" not in markdown
+
+
+def test_a_profile_whose_runs_are_all_stale_shows_no_empty_tables(tmp_path):
+    fake_run(tmp_path, "digits", "ladder-im", "tiny", 0, 0.5)
+    path = tmp_path / "digits__ladder-im__tiny__seed0.json"
+    record = json.loads(path.read_text())
+    record["config"]["estimator"]["feed_order"] = "given"  # the profile says shuffle
+    path.write_text(json.dumps(record))
+    markdown = table.render_markdown(table.load_runs(tmp_path))
+    assert "**Stale: 1 of the 1 ladder runs" in markdown and "| Method |" not in markdown
 
 
 def test_the_readme_table_is_the_committed_runs():
