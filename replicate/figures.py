@@ -33,7 +33,7 @@ from .environment import REPO, RUNS_DIR
 from .cluster_grids import dataset_images, plot_cluster_grid
 from .records import decode_labels
 from .methods import METHODS
-from .table import in_table_order, load_runs, profiles_of, stale_runs
+from .table import in_table_order, load_runs, load_unfinished, profiles_of, round_of, stale_runs
 
 FIGURES_DIR = REPO / "figures"  # top level: the repository's design card
 KINGDRA_METHODS = ("kingdra-ladder-im", "kingdra-ladder-dot")
@@ -116,12 +116,13 @@ def training_curve(run) -> tuple[list[int], list[float]]:
     return spent, [100 * h["accuracy"] for h in run["history"]]
 
 
-def plot_training(runs, dataset):
+def plot_training(runs, dataset, unfinished=()):
     """Accuracy against member-epochs: a line per Kingdra run (a point per round), a point per
-    single-network or ensemble run, a marker per profile; the paper's numbers as stars at the
-    paper's training, side by side so that close values do not hide each other."""
+    single-network or ensemble run, a marker per profile; a run under way as a line of hollow
+    points, labelled "round r of R"; the paper's numbers as stars at the paper's training, side by
+    side so that close values do not hide each other."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    profiles = profiles_of(runs)
+    profiles = profiles_of([*runs, *unfinished])
     paper_budget = budget.member_epochs(load_config(dataset, "paper").params) if dataset in TABLE_DATASETS else None
     for m, method in enumerate(TRAINING_METHODS):
         color = METHOD_COLOURS[method]
@@ -131,6 +132,11 @@ def plot_training(runs, dataset):
             p = profiles.index(run["profile"])
             ax.plot(spent, accuracy, color=color, marker="os^D"[p % 4], ms=4, alpha=0.75,
                     linestyle=("-", "--", ":", "-.")[p % 4], label=f"{run['label']}, {run['profile']}")
+        for run in (r for r in unfinished if r["dataset"] == dataset and r["method"] == method):
+            spent, accuracy = training_curve(run)
+            ax.plot(spent, accuracy, color=color, marker="os^D"[profiles.index(run["profile"]) % 4], ms=5,
+                    markerfacecolor="white", alpha=0.9, linestyle=":",
+                    label=f"{run['label']}, {run['profile']}, seed {run['seed']}: {round_of(run)}, unfinished")
         if paper_budget and dataset in paper.ACCURACY[method]:
             ax.plot([paper_budget * (0.8, 1.0, 1.25)[m]], [float(paper.ACCURACY[method][dataset].split()[0])],
                     marker="*", ms=10, color=color, linestyle="none", label=f"{METHODS[method].label} (paper)")
@@ -194,11 +200,13 @@ def plot_equal_budget(runs):
     return fig
 
 
-def build(runs, out_dir, images=dataset_images) -> list[Path]:
+def build(runs, out_dir, images=dataset_images, unfinished=()) -> list[Path]:
     """Every figure the current runs allow, per profile; returns the files written. A stale run (made
-    with settings its profile has changed since) is left out, as the table leaves it out."""
-    stale = stale_runs(runs)
+    with settings its profile has changed since) is left out, as the table leaves it out; runs under
+    way (`unfinished`) are drawn in the training figures only."""
+    stale = stale_runs([*runs, *unfinished])
     runs = [r for r in runs if id(r) not in stale]
+    unfinished = [r for r in unfinished if id(r) not in stale and r["history"] and "accuracy" in r["history"][0]]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -210,8 +218,8 @@ def build(runs, out_dir, images=dataset_images) -> list[Path]:
 
     if any(r["method"] in IM_ROWS for r in runs):
         save(plot_equal_budget(runs), "im_rows.png")
-    for dataset in sorted({r["dataset"] for r in runs if r["method"] in TRAINING_METHODS}):
-        save(plot_training(runs, dataset), f"accuracy_vs_training_{dataset}.png")
+    for dataset in sorted({r["dataset"] for r in [*runs, *unfinished] if r["method"] in TRAINING_METHODS}):
+        save(plot_training(runs, dataset, unfinished), f"accuracy_vs_training_{dataset}.png")
     for profile in profiles_of(runs):
         mine = [r for r in runs if r["profile"] == profile]
         for dataset in [d for d, entry in DATASETS.items() if entry.image_shape]:
@@ -237,7 +245,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs-dir", default=str(RUNS_DIR))
     parser.add_argument("--out-dir", default=str(FIGURES_DIR))
     args = parser.parse_args(argv)
-    written = build(load_runs(args.runs_dir), args.out_dir)
+    written = build(load_runs(args.runs_dir), args.out_dir, unfinished=load_unfinished(args.runs_dir))
     for path in written:
         print(f"wrote {path}")
     for old in sorted(set(Path(args.out_dir).glob("*.png")) - set(written)):  # from runs that are gone or stale

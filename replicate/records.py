@@ -25,6 +25,12 @@ def run_path(runs_dir, dataset, method, profile, seed) -> Path:
     return Path(runs_dir) / run_name(dataset, method, profile, seed)
 
 
+def unfinished_path(runs_dir, dataset, method, profile, seed) -> Path:
+    """Where a Kingdra run under way keeps the record of its finished rounds (no labels, no final
+    scores; `unfinished` says "round r of R"); removed once its run file is written."""
+    return Path(runs_dir) / "unfinished" / run_name(dataset, method, profile, seed)
+
+
 def encode_labels(labels) -> str:
     """Cluster ids as zlib-compressed uint8 in base64: a 70000-point labelling is ~20 KB of JSON,
     small enough to commit with every run so figures and rescoring need no rerun."""

@@ -6,7 +6,9 @@ One section per profile found. Cells are mean (std) over seeds (sample std) in p
 with fewer seeds than its profile's others says how many; a cell without runs shows "—". A run
 made with settings its profile has changed since is stale: it is counted above the profile's
 tables and left out of every cell, so no cell mixes two settings. The paper's numbers sit in their
-own columns, labelled as the paper's, and fill nothing else. The README's copy of the `cpu`
+own columns, labelled as the paper's, and fill nothing else. A Kingdra run under way (its record in
+`unfinished/` beside the run files) fills no cell's mean: a cell with no finished run shows where it
+stands, "accuracy at round r of R", and a line under the table says more. The README's copy of the `cpu`
 accuracy table is rewritten here too (between its README_BEGIN and README_END lines).
 """
 from __future__ import annotations
@@ -36,6 +38,15 @@ PROFILE_ORDER = ("paper", "cpu", "tiny")
 
 def load_runs(runs_dir) -> list[dict]:
     return [read_run(path) for path in sorted(Path(runs_dir).glob("*.json"))]
+
+
+def load_unfinished(runs_dir) -> list[dict]:
+    """The records of Kingdra runs under way (or stopped): their finished rounds, no final scores."""
+    return [read_run(path) for path in sorted((Path(runs_dir) / "unfinished").glob("*.json"))]
+
+
+def round_of(run) -> str:
+    return f"round {run['unfinished']['rounds_done'] - 1} of {run['unfinished']['rounds_total'] - 1}"
 
 
 def cells(runs) -> dict:
@@ -93,14 +104,15 @@ def format_cell(values, n_expected) -> str:
     return text + (f" [n={n}]" if n != n_expected else "")
 
 
-def render_markdown(runs) -> str:
-    stale = stale_runs(runs)
+def render_markdown(runs, unfinished=()) -> str:
+    stale = stale_runs([*runs, *unfinished])
     table = cells([r for r in runs if id(r) not in stale])
     parts = ["# Table 1: clustering on the paper's datasets, regenerated from `results/runs/`",
              "", "Rendered by `python -m replicate.table`; never edit by hand. Columns marked **(paper)** are "
              "copied from the paper (docs/paper.md §1) for comparison; every other number comes from a run file.", ""]
-    for profile in profiles_of(runs):
-        parts += _profile_section(profile, [r for r in runs if r["profile"] == profile], table, stale)
+    for profile in profiles_of([*runs, *unfinished]):
+        under_way = [r for r in unfinished if r["profile"] == profile and id(r) not in stale]
+        parts += _profile_section(profile, [r for r in runs if r["profile"] == profile], table, stale, under_way)
     if not runs:
         parts += ["No run files yet: run `make table1`.", ""]
     return "\n".join(parts)
@@ -132,7 +144,7 @@ def stale_runs(runs) -> dict:
     return changed
 
 
-def _profile_section(profile, runs, table, stale):
+def _profile_section(profile, runs, table, stale, under_way=()):
     lines = [f"## Profile `{profile}`", ""]
     changed = [stale[id(r)] for r in runs if id(r) in stale]
     if changed:
@@ -140,9 +152,9 @@ def _profile_section(profile, runs, table, stale):
                   f"settings the profile has changed since ({', '.join(sorted({k for c in changed for k in c}))}); "
                   f"they are left out of every cell below.** `make table1 PROFILE={profile}` reruns them.", ""]
     runs = [r for r in runs if id(r) not in stale]
-    if not runs:
+    if not runs and not under_way:
         return lines
-    datasets = datasets_of(runs, profile)
+    datasets = datasets_of([*runs, *under_way], profile)
     seeds = sorted({r["seed"] for r in runs})
     n_expected = len(seeds)
 
@@ -150,7 +162,8 @@ def _profile_section(profile, runs, table, stale):
         return table.get((profile, dataset, method), {}).get(metric, [])
 
     lines += [f"### Accuracy (%), mean (std) over seeds — profile `{profile}`", ""]
-    lines += accuracy_table(runs, datasets, get, n_expected)
+    lines += accuracy_table(runs, datasets, get, n_expected, under_way)
+    lines += unfinished_lines(under_way)
     lines += ["", f"### NMI and ARI (%), mean (std) over seeds — profile `{profile}`", ""]
     header = ["Method"] + [f"{title(d)} {metric}" for d in datasets for metric in ("NMI", "ARI")]
     rows = [[m.label] + [format_cell(get(d, key, metric), n_expected) for d in datasets for metric in ("nmi", "ari")]
@@ -172,7 +185,7 @@ def _profile_section(profile, runs, table, stale):
                                         for d in datasets for rule in ("released", "aligned")] for key in ensembles]
         lines += _markdown_table(header, rows)
     lines += members_table(profile, runs, datasets, n_expected)
-    return lines + [""] + _provenance(profile, runs, datasets, seeds) + [""]
+    return lines + [""] + (_provenance(profile, runs, datasets_of(runs, profile), seeds) + [""] if runs else [])
 
 
 def members_and_gain(run):
@@ -205,15 +218,19 @@ def members_table(profile, runs, datasets, n_expected) -> list[str]:
             "minus it (points): the ensemble rows differ in either.", ""] + _markdown_table(header, rows)
 
 
-def accuracy_table(runs, datasets, get, n_expected) -> list[str]:
-    """The accuracy rows with the paper's columns beside ours, and the lines that read them."""
+def accuracy_table(runs, datasets, get, n_expected, under_way=()) -> list[str]:
+    """The accuracy rows with the paper's columns beside ours, and the lines that read them; a cell
+    with no finished run but one under way shows where that run stands."""
     header = ["Method"] + [h for d in datasets for h in (title(d), f"{title(d)} (paper)")]
     # A cell whose runs departed from the method as published (AC on a subsample) carries a dagger.
     marked = {(r["dataset"], r["method"]) for r in runs if r["config"]["details"].get("note")}
     # A Kingdra cell some of whose seeds never found a pseudo-label set measures only its ensemble.
     unlabelled = without_pseudo_labels(runs)
+    standing = {(r["dataset"], r["method"]): f"{100 * r['history'][-1]['accuracy']:.1f} at {round_of(r)}"
+                for r in sorted(under_way, key=lambda r: -r["seed"]) if "accuracy" in r["history"][-1]}
     rows = [[m.label] + [c for d in datasets for c in (
-                format_cell(get(d, key, "accuracy"), n_expected) + (" †" if (d, key) in marked else "")
+                (standing.get((d, key), NOT_RUN) if not get(d, key, "accuracy") else
+                 format_cell(get(d, key, "accuracy"), n_expected)) + (" †" if (d, key) in marked else "")
                 + (f" ‡{unlabelled[d, key]}" if (d, key) in unlabelled else ""),
                 paper.ACCURACY[key].get(d, NOT_RUN))]
             for key, m in METHODS.items()]
@@ -266,7 +283,7 @@ def _provenance(profile, runs, datasets, seeds):
     ]
     not_run = [title(d) for d in TABLE_DATASETS if d not in datasets]
     if not_run:
-        lines.append(f"- Not run under this profile: {', '.join(not_run)} (no run files)")
+        lines.append(f"- Not run under this profile: {', '.join(not_run)} (no finished run files)")
     for dataset in datasets:
         ran = [r for r in runs if r["dataset"] == dataset]
         data = ran[0]["data"]
@@ -274,6 +291,25 @@ def _provenance(profile, runs, datasets, seeds):
                      f"{data['features']}; fidelity: {data['fidelity']}. {_profile_notes(dataset, profile, ran)}")
         lines += sorted({f"  - † {r['label']}: {r['config']['details']['note']}" for r in ran
                          if r["config"]["details"].get("note")})
+    return lines
+
+
+def unfinished_lines(under_way) -> list[str]:
+    """One line per run under way: where it stands after its last finished round."""
+    if not under_way:
+        return []
+    lines = ["", "Unfinished runs (their finished rounds; a cell above with no finished run shows the latest "
+             "\"accuracy at round r of R\"): a run resumes from its checkpoint on the machine that ran it; one whose "
+             "checkpoint is lost starts again from round 0, and its rounds are never spliced onto another's.", ""]
+    for r in sorted(under_way, key=lambda r: (r["dataset"], r["method"], r["seed"])):
+        last = r["history"][-1]
+        scored = (f"accuracy {100 * last['accuracy']:.1f} %" if "accuracy" in last else "not scored") + (
+            f", {last['pseudo_labels']} pseudo-labels" + (f" at {last['pseudo_label_precision']:.3f} precision"
+                                                          if "pseudo_label_precision" in last else "")
+            if last.get("pseudo_labels") else ", no pseudo-labels")
+        hours = sum(h["seconds"] for h in r["history"]) / 3600
+        lines.append(f"- {title(r['dataset'])} {r['label']}, seed {r['seed']}: {round_of(r)} finished; {scored}; "
+                     f"{hours:.2f} h of rounds so far (started {r['started']})")
     return lines
 
 
@@ -325,9 +361,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs-dir", default=str(RUNS_DIR))
     parser.add_argument("--out-dir", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
-    runs = load_runs(args.runs_dir)
+    runs, unfinished = load_runs(args.runs_dir), load_unfinished(args.runs_dir)
     out = Path(args.out_dir)
-    for name, text in (("table1.md", render_markdown(runs)), ("table1.csv", render_csv(runs))):
+    for name, text in (("table1.md", render_markdown(runs, unfinished)), ("table1.csv", render_csv(runs))):
         with atomic_file(out / name) as tmp:
             tmp.write(text.encode())
         print(f"wrote {out / name} ({len(runs)} run files)")

@@ -66,3 +66,14 @@ def test_training_curve_counts_member_epochs_round_by_round():
     spent, accuracy = figures.training_curve(kingdra)
     assert spent == [20, 25, 30] and accuracy == pytest.approx([80.0, 85.0, 90.0])
     assert figures.training_curve(single) == ([6], [70.0])
+
+
+def test_a_run_under_way_is_drawn_with_the_round_it_reached():
+    under_way = {"dataset": "digits", "method": "kingdra-ladder-im", "label": "Kingdra-Ladder-IM", "profile": "paper",
+                 "seed": 0, "config": {"estimator": {"members": 10}}, "unfinished": {"rounds_done": 3, "rounds_total": 10},
+                 "history": [{"epochs": 5, "accuracy": a} for a in (0.3, 0.35, 0.4)]}
+    fig = figures.plot_training([], "digits", [under_way])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["Kingdra-Ladder-IM, paper, seed 0: round 2 of 9, unfinished"]
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_xydata(), [[50, 30], [100, 35], [150, 40]])
+    figures.plt.close(fig)

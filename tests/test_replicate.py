@@ -298,18 +298,25 @@ def test_interrupted_kingdra_run_resumes_from_its_last_round_then_is_skipped(run
     args = ["--dataset", "digits", "--method", "kingdra-ladder-im", "--profile", "tiny", "--seed", "0",
             "--runs-dir", str(runs_dir)]
     path = records.run_path(runs_dir, "digits", "kingdra-ladder-im", "tiny", 0)
-    save = CheckpointStore.save
+    save, saves = CheckpointStore.save, []
 
-    def save_then_crash(self, *state):  # the process dies right after round 0's checkpoint
-        save(self, *state)
-        raise KeyboardInterrupt
+    def crash_in_round_1(self, *state):  # the process dies in round 1, before its checkpoint
+        if saves:
+            raise KeyboardInterrupt
+        saves.append(save(self, *state))
 
-    monkeypatch.setattr(CheckpointStore, "save", save_then_crash)
+    monkeypatch.setattr(CheckpointStore, "save", crash_in_round_1)
     with pytest.raises(KeyboardInterrupt):
         run.main(args)
     assert not path.exists()
     checkpoint = cell.checkpoint_dir("digits", "kingdra-ladder-im", "tiny", 0)
     assert (checkpoint / "kingdra_state.npz").exists()
+    # what round 0 found is on record for the table and the figures, marked as unfinished
+    unfinished = table.load_unfinished(runs_dir)
+    assert len(unfinished) == 1 and unfinished[0]["unfinished"] == {"rounds_done": 1, "rounds_total": 2}
+    assert [h["round"] for h in unfinished[0]["history"]] == [0] and "labels" not in unfinished[0]
+    _, rows = table_rows(table.render_markdown([], unfinished), "### Accuracy (%), mean (std) over seeds — profile `tiny`")
+    assert rows["Kingdra-Ladder-IM"]["digits"] == f"{100 * unfinished[0]['history'][0]['accuracy']:.1f} at round 0 of 1"
 
     monkeypatch.setattr(CheckpointStore, "save", save)
     run.main(args)
@@ -318,7 +325,7 @@ def test_interrupted_kingdra_run_resumes_from_its_last_round_then_is_skipped(run
     record = json.loads(path.read_text())
     assert record["resumed"] and [r["round"] for r in record["history"]] == [0, 1]
     assert {"accuracy_released", "accuracy_aligned"} <= set(record["metrics"])
-    assert not checkpoint.exists()  # the run file is the result; the checkpoint is cleaned up
+    assert not checkpoint.exists() and not table.load_unfinished(runs_dir)  # the run file is the result
 
     before = path.read_bytes()
     run.main(args)
