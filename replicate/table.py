@@ -185,7 +185,32 @@ def _profile_section(profile, runs, table, stale, under_way=()):
                                         for d in datasets for rule in ("released", "aligned")] for key in ensembles]
         lines += _markdown_table(header, rows)
     lines += members_table(profile, runs, datasets, n_expected)
+    lines += paired_table(profile, runs, datasets)
     return lines + [""] + (_provenance(profile, runs, datasets_of(runs, profile), seeds) + [""] if runs else [])
+
+
+PAIRS = (("kingdra-ladder-im", "ladder-im-ensemble"), ("kingdra-ladder-im", "ladder-im"),
+         ("kingdra-ladder-dot", "ladder-dot"))  # each pseudo-label row against its controls at equal training
+
+
+def paired_table(profile, runs, datasets) -> list[str]:
+    """Seed by seed, each pseudo-label row minus its control (the same seed, the same member-epochs):
+    the comparison the seeds' spread would hide in two means."""
+    accuracy = {(r["dataset"], r["method"], r["seed"]): 100.0 * r["metrics"]["accuracy"] for r in runs}
+    rows = []
+    for treated, control in PAIRS:
+        for dataset in datasets:
+            seeds = sorted(s for d, m, s in accuracy if (d, m) == (dataset, treated) and (d, control, s) in accuracy)
+            if seeds:
+                diffs = [accuracy[dataset, treated, s] - accuracy[dataset, control, s] for s in seeds]
+                mean, std, _ = summary(diffs)
+                rows.append([f"{METHODS[treated].label} − {METHODS[control].label}", title(dataset),
+                             " ".join(f"{d:+.1f}" for d in diffs), " ".join(map(str, seeds)),
+                             f"{mean:+.1f}" + (f" ({std:.1f})" if std is not None else "")])
+    if not rows:
+        return []
+    return ["", f"### Paired differences, per seed (accuracy points) — profile `{profile}`", ""] + _markdown_table(
+        ["Pair", "Dataset", "per seed", "seeds", "mean (std)"], rows)
 
 
 def members_and_gain(run):

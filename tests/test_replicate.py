@@ -245,6 +245,18 @@ def test_table_splits_each_ensemble_into_its_members_and_what_combining_adds(tmp
     assert config.load_config("mnist", "cpu").notes in markdown and "[cpu] notes" not in markdown
 
 
+def test_table_pairs_each_pseudo_label_row_with_its_controls_seed_by_seed(tmp_path):
+    for seed, (kingdra, ensemble) in enumerate([(0.93, 0.96), (0.95, 0.94), (0.90, None)]):
+        fake_run(tmp_path, "mnist", "kingdra-ladder-im", "cpu", seed, kingdra)
+        if ensemble is not None:  # seed 2 has no control yet: it is left out of the pair
+            fake_run(tmp_path, "mnist", "ladder-im-ensemble", "cpu", seed, ensemble)
+    header, rows = table_rows(table.render_markdown(table.load_runs(tmp_path)), "### Paired differences, per seed")
+    pair = rows["Kingdra-Ladder-IM − Ladder-IM-ensemble"]
+    assert (pair["Dataset"], pair["per seed"], pair["seeds"], pair["mean (std)"]) == ("MNIST", "-3.0 +1.0", "0 1",
+                                                                                      "-1.0 (2.8)")
+    assert len(rows) == 1  # no Ladder-IM run: no pair with it
+
+
 def test_a_profile_whose_runs_are_all_stale_shows_no_empty_tables(tmp_path):
     fake_run(tmp_path, "digits", "ladder-im", "tiny", 0, 0.5)
     path = tmp_path / "digits__ladder-im__tiny__seed0.json"
