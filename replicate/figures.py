@@ -121,7 +121,7 @@ def plot_training(runs, dataset, unfinished=()):
     single-network or ensemble run, a marker per profile; a run under way as a line of hollow
     points, labelled "round r of R"; the paper's numbers as stars at the paper's training, side by
     side so that close values do not hide each other."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 5.6))
     profiles = profiles_of([*runs, *unfinished])
     paper_budget = budget.member_epochs(load_config(dataset, "paper").params) if dataset in TABLE_DATASETS else None
     for m, method in enumerate(TRAINING_METHODS):
@@ -145,7 +145,8 @@ def plot_training(runs, dataset, unfinished=()):
                    label="the paper's Kingdra training (members x epochs)")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))  # one entry per method and profile, not per seed
-    ax.legend(unique.values(), unique.keys(), fontsize=7, loc="lower right")
+    # below the axes, so it never hides a run or a paper's star
+    ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.set_xscale("log")
     ax.set_xlim(left=1)
     ax.set_xlabel("training spent (member-epochs: members x epochs so far)")
