@@ -122,7 +122,7 @@ def plot_training(runs, dataset, unfinished=()):
     points, labelled "round r of R"; the paper's numbers as stars at the paper's training, side by
     side so that close values do not hide each other."""
     fig, ax = plt.subplots(figsize=(7.5, 5.6))
-    profiles = profiles_of([*runs, *unfinished])
+    profiles = profiles_of([r for r in [*runs, *unfinished] if r["dataset"] == dataset])  # its marker per profile
     paper_budget = budget.member_epochs(load_config(dataset, "paper").params) if dataset in TABLE_DATASETS else None
     for m, method in enumerate(TRAINING_METHODS):
         color = METHOD_COLOURS[method]
@@ -184,8 +184,8 @@ def plot_equal_budget(runs):
         # Every row of a profile trains each member as long (replicate/methods.py): say how long.
         per_member = {p: budget.member_epochs({**r["config"]["estimator"], "members": 1}) for r in ran
                       for p in profiles if (r["profile"], r["dataset"]) == (p, dataset)}
-        ax.set_xticks(range(len(groups)), [f"{p}\n{per_member[p]} epochs per member" for p in profiles]
-                      + (["paper\n(its protocol)"] if "paper's" in groups else []), fontsize=8)
+        ax.set_xticks(range(len(groups)), [f"ours, {p}\n{per_member[p]} epochs\nper member" for p in profiles]
+                      + (["the paper's\nvalues"] if "paper's" in groups else []), fontsize=8)
         ax.set_title(title(dataset), fontsize=10)
         ax.set_ylabel("accuracy (%)")
         ax.grid(alpha=0.3, axis="y")
