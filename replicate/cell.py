@@ -26,12 +26,16 @@ def checkpoint_dir(dataset, method, profile, seed, root=None) -> Path:
     return root / run_name(dataset, method, profile, seed).removesuffix(".json")
 
 
+def has_checkpoint(dataset, method, profile, seed, root=None) -> bool:
+    return (checkpoint_dir(dataset, method, profile, seed, root) / FILENAME).exists()
+
+
 def run_one(config, method, seed, data, runs_dir=environment.RUNS_DIR, env=None, command=None) -> Path:
     """Run one cell for one seed and write its run file (over a stale one, if any). While a Kingdra
     run is under way, its finished rounds are kept in `unfinished/` beside the run files."""
     path = run_path(runs_dir, config.dataset, method, config.profile, seed)
     progress = unfinished_path(runs_dir, config.dataset, method, config.profile, seed)
-    if progress.exists() and not (checkpoint_dir(config.dataset, method, config.profile, seed) / FILENAME).exists():
+    if progress.exists() and not has_checkpoint(config.dataset, method, config.profile, seed):
         print(f"   {progress} records an earlier start, but its checkpoint is not on this machine: starting again "
               "from round 0 (the record is replaced round by round, never spliced)", flush=True)
     record = make_record(config, method, seed, data, env, command=command, progress_path=progress)
@@ -49,11 +53,12 @@ def make_record(config, method, seed, data, env=None, checkpoint_root=None, comm
     checkpoint after every round under `checkpoint_root` (default: the cache) and resumes from it;
     with `progress_path`, a record of its finished rounds is rewritten there after each one."""
     X, y, info = data
-    print(f"== {config.dataset} | {check_method(method).label} | profile {config.profile} | seed {seed}", flush=True)
+    spec = check_method(method)
+    print(f"== {config.dataset} | {spec.label} | profile {config.profile} | seed {seed}", flush=True)
     started_at, started = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     k = config.params["n_clusters"]
-    params = None if check_method(method).overrides is None else estimator_params(method, config.params)
-    head = _record_head(config, method, seed, info, X.shape, params, env, command)
+    params = None if spec.overrides is None else estimator_params(method, config.params)
+    head = _record_head(config, method, spec.label, seed, info, X.shape, params, env, command)
     history, resumed, details, ensemble = [], False, {}, None
     if method == "kmeans":
         labels, details = kmeans(X, k, seed, config.baseline["kmeans_n_init"])
@@ -61,7 +66,7 @@ def make_record(config, method, seed, data, env=None, checkpoint_root=None, comm
         labels, details = agglomerative(X, k, seed, config.baseline["ac_max_points"])
     else:
         checkpoints = checkpoint_dir(config.dataset, method, config.profile, seed, checkpoint_root)
-        resumed = (checkpoints / FILENAME).exists()
+        resumed = has_checkpoint(config.dataset, method, config.profile, seed, checkpoint_root)
 
         def keep_finished_rounds(model, _round):
             write_record(progress_path, {**head, "history": model.history_, "started": started_at,
@@ -89,11 +94,10 @@ def make_record(config, method, seed, data, env=None, checkpoint_root=None, comm
     }
 
 
-def _record_head(config, method, seed, info, shape, params, env, command) -> dict:
+def _record_head(config, method, label, seed, info, shape, params, env, command) -> dict:
     """What a run record says before the run: which cell, its settings, its data, where it ran."""
     return {
-        "dataset": config.dataset, "method": method, "label": check_method(method).label, "profile": config.profile,
-        "seed": seed,
+        "dataset": config.dataset, "method": method, "label": label, "profile": config.profile, "seed": seed,
         "config": {"loader": config.loader, "extractor": config.extractor, "notes": config.notes,
                    "estimator": params, "baseline": config.baseline, "details": {}},
         "data": {**dataclasses.asdict(info), "shape": list(shape)},

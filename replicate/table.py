@@ -252,7 +252,7 @@ def accuracy_table(runs, datasets, get, n_expected, under_way=()) -> list[str]:
     # A Kingdra cell some of whose seeds never found a pseudo-label set measures only its ensemble.
     unlabelled = without_pseudo_labels(runs)
     standing = {(r["dataset"], r["method"]): f"{100 * r['history'][-1]['accuracy']:.1f} at {round_of(r)}"
-                for r in sorted(under_way, key=lambda r: -r["seed"]) if "accuracy" in r["history"][-1]}
+                for r in sorted(under_way, key=lambda r: -r["seed"]) if "accuracy" in r["history"][-1]}  # lowest seed
     rows = [[m.label] + [c for d in datasets for c in (
                 (standing.get((d, key), NOT_RUN) if not get(d, key, "accuracy") else
                  format_cell(get(d, key, "accuracy"), n_expected)) + (" †" if (d, key) in marked else "")
@@ -328,12 +328,12 @@ def unfinished_lines(under_way) -> list[str]:
              "checkpoint is lost starts again from round 0, and its rounds are never spliced onto another's.", ""]
     for r in sorted(under_way, key=lambda r: (r["dataset"], r["method"], r["seed"])):
         last = r["history"][-1]
-        scored = (f"accuracy {100 * last['accuracy']:.1f} %" if "accuracy" in last else "not scored") + (
-            f", {last['pseudo_labels']} pseudo-labels" + (f" at {last['pseudo_label_precision']:.3f} precision"
-                                                          if "pseudo_label_precision" in last else "")
-            if last.get("pseudo_labels") else ", no pseudo-labels")
+        scored = f"accuracy {100 * last['accuracy']:.1f} %" if "accuracy" in last else "not scored"
+        found = f"{last['pseudo_labels']} pseudo-labels" if last.get("pseudo_labels") else "no pseudo-labels"
+        if last.get("pseudo_labels") and "pseudo_label_precision" in last:
+            found += f" at {last['pseudo_label_precision']:.3f} precision"
         hours = sum(h["seconds"] for h in r["history"]) / 3600
-        lines.append(f"- {title(r['dataset'])} {r['label']}, seed {r['seed']}: {round_of(r)} finished; {scored}; "
+        lines.append(f"- {title(r['dataset'])} {r['label']}, seed {r['seed']}: {round_of(r)} finished; {scored}, {found}; "
                      f"{hours:.2f} h of rounds so far (started {r['started']})")
     return lines
 
