@@ -147,11 +147,14 @@ def stale_runs(runs) -> dict:
 def _profile_section(profile, runs, table, stale, under_way=()):
     lines = [f"## Profile `{profile}`", ""]
     changed = [stale[id(r)] for r in runs if id(r) in stale]
+    fresh = [r for r in runs if id(r) not in stale]
     if changed:
+        left_out = ("they are left out of every cell below" if fresh or under_way
+                    else "no other run is left, so the profile has no cells")
         lines += [f"**Stale: {len(changed)} of the {sum(map(is_ladder, runs))} ladder runs of this profile ran with "
                   f"settings the profile has changed since ({', '.join(sorted({k for c in changed for k in c}))}); "
-                  f"they are left out of every cell below.** `make table1 PROFILE={profile}` reruns them.", ""]
-    runs = [r for r in runs if id(r) not in stale]
+                  f"{left_out}.** `make table1 PROFILE={profile}` reruns them.", ""]
+    runs = fresh
     if not runs and not under_way:
         return lines
     datasets = datasets_of([*runs, *under_way], profile)

@@ -229,6 +229,13 @@ def test_table_marks_runs_whose_profile_changed_since(tmp_path):
     record["config"]["estimator"]["feed_order"] = "shuffle"
     path.write_text(json.dumps(record))
     assert "Stale" not in table.render_markdown(table.load_runs(tmp_path))
+    (tmp_path / "digits__ladder-im__tiny__seed0.json").unlink()
+    (tmp_path / "digits__kmeans__tiny__seed0.json").unlink()
+    record["config"]["estimator"]["feed_order"] = "given"
+    path.write_text(json.dumps(record))  # the profile's one run is stale: no cell follows, and it says so
+    markdown = table.render_markdown(table.load_runs(tmp_path))
+    assert "(feed_order); no other run is left, so the profile has no cells.**" in markdown
+    assert "### Accuracy (%), mean (std) over seeds — profile `tiny`" not in markdown
 
 
 def test_table_splits_each_ensemble_into_its_members_and_what_combining_adds(tmp_path):
