@@ -196,20 +196,30 @@ PAIRS = (("kingdra-ladder-im", "ladder-im-ensemble"), ("kingdra-ladder-im", "lad
          ("kingdra-ladder-dot", "ladder-dot"))  # each pseudo-label row against its controls at equal training
 
 
-def paired_table(profile, runs, datasets) -> list[str]:
-    """Seed by seed, each pseudo-label row minus its control (the same seed, the same member-epochs):
-    the comparison the seeds' spread would hide in two means."""
+def paired_differences(runs, datasets) -> list[tuple]:
+    """[(treated, control, dataset, seeds, differences in points)]: seed by seed, each pseudo-label row
+    minus its control (the same seed, the same member-epochs), the comparison the seeds' spread would
+    hide in two means; seeds without both runs are left out."""
     accuracy = {(r["dataset"], r["method"], r["seed"]): 100.0 * r["metrics"]["accuracy"] for r in runs}
-    rows = []
+    found = []
     for treated, control in PAIRS:
         for dataset in datasets:
             seeds = sorted(s for d, m, s in accuracy if (d, m) == (dataset, treated) and (d, control, s) in accuracy)
             if seeds:
-                diffs = [accuracy[dataset, treated, s] - accuracy[dataset, control, s] for s in seeds]
-                mean, std, _ = summary(diffs)
-                rows.append([f"{METHODS[treated].label} − {METHODS[control].label}", title(dataset),
-                             " ".join(f"{d:+.1f}" for d in diffs), " ".join(map(str, seeds)),
-                             f"{mean:+.1f}" + (f" ({std:.1f})" if std is not None else "")])
+                found.append((treated, control, dataset, seeds,
+                              [accuracy[dataset, treated, s] - accuracy[dataset, control, s] for s in seeds]))
+    return found
+
+
+def format_difference(diffs) -> str:
+    mean, std, _ = summary(diffs)
+    return f"{mean:+.1f}" + (f" ({std:.1f})" if std is not None else "")
+
+
+def paired_table(profile, runs, datasets) -> list[str]:
+    rows = [[f"{METHODS[treated].label} − {METHODS[control].label}", title(dataset),
+             " ".join(f"{d:+.1f}" for d in diffs), " ".join(map(str, seeds)), format_difference(diffs)]
+            for treated, control, dataset, seeds, diffs in paired_differences(runs, datasets)]
     if not rows:
         return []
     return ["", f"### Paired differences, per seed (accuracy points) — profile `{profile}`", ""] + _markdown_table(
@@ -284,9 +294,19 @@ def readme_table(runs, profile="cpu") -> list[str]:
     def get(dataset, method, metric):
         return table.get((profile, dataset, method), {}).get(metric, [])
 
+    datasets = datasets_of(mine, profile)
     lines = [f"Accuracy %, mean (std) over seeds {', '.join(map(str, seeds))} of profile `{profile}` "
              f"({len(mine)} run files; `[n=k]`: k seeds so far; more in `results/table1.md`):", ""]
-    return lines + accuracy_table(mine, datasets_of(mine, profile), get, len(seeds))
+    lines += accuracy_table(mine, datasets, get, len(seeds))
+    # The question the table asks, answered seed by seed: the pseudo-labels against the same ensemble without them.
+    pairs = [(title(d), seeds, diffs) for treated, control, d, seeds, diffs in paired_differences(mine, datasets)
+             if (treated, control) == PAIRS[0]]
+    if pairs:
+        lines += ["", f"{METHODS[PAIRS[0][0]].label} minus {METHODS[PAIRS[0][1]].label}, the same seed, mean (std) "
+                  "of the per-seed differences in points: "
+                  + "; ".join(f"{d} {format_difference(diffs)} ({len(seeds)} seeds)" for d, seeds, diffs in pairs)
+                  + "."]
+    return lines
 
 
 def with_readme_table(readme: str, runs) -> str:
