@@ -49,13 +49,19 @@ def round_of(run) -> str:
     return f"round {run['unfinished']['rounds_done'] - 1} of {run['unfinished']['rounds_total'] - 1}"
 
 
+def run_seconds(run) -> float:
+    """A run's time: its wall time, or for a run resumed from a checkpoint the seconds of all its rounds,
+    since its wall time counts only the last process and the earlier rounds ran in others."""
+    return (run.get("training_seconds") or run["wall_seconds"]) if run.get("resumed") else run["wall_seconds"]
+
+
 def cells(runs) -> dict:
     """{(profile, dataset, method): {"seeds": [...], metric: [values in %], "wall": seconds}}."""
     out = {}
     for run in sorted(runs, key=lambda r: r["seed"]):
         cell = out.setdefault((run["profile"], run["dataset"], run["method"]), {"seeds": [], "wall": 0.0})
         cell["seeds"].append(run["seed"])
-        cell["wall"] += run["wall_seconds"]
+        cell["wall"] += run_seconds(run)
         for metric, value in run["metrics"].items():
             cell.setdefault(metric, []).append(100.0 * value)
     return out
@@ -174,7 +180,8 @@ def _profile_section(profile, runs, table, stale, under_way=()):
     lines += _markdown_table(header, rows)
     lines += ["", f"### Wall time per run (minutes), mean over its seeds — profile `{profile}`", "",
               "Training, prediction and scoring of one run on the hardware below; Kingdra's rounds also build "
-              "pseudo-labels and train on them, so at equal epochs they cost more.", ""]
+              "pseudo-labels and train on them, so at equal epochs they cost more. A run resumed from its checkpoint "
+              "counts the seconds of its rounds (its processes' other time is not recorded).", ""]
     header = ["Method"] + [title(d) for d in datasets]
     rows = [[m.label] + [_minutes(table.get((profile, d, key))) for d in datasets] for key, m in METHODS.items()]
     lines += _markdown_table(header, rows)
@@ -306,7 +313,25 @@ def readme_table(runs, profile="cpu") -> list[str]:
                   "of the per-seed differences in points: "
                   + "; ".join(f"{d} {format_difference(diffs)} ({len(seeds)} seeds)" for d, seeds, diffs in pairs)
                   + "."]
-    return lines
+    return lines + protocol_line([r for r in runs if id(r) not in stale])
+
+
+def protocol_line(runs, profile="paper") -> list[str]:
+    """The README's line for the cells run under the paper's own protocol, each beside the paper's value."""
+    table = cells([r for r in runs if r["profile"] == profile])
+    found = []
+    for dataset in datasets_of(runs, profile):
+        ours = []
+        for key in METHODS:
+            if (profile, dataset, key) in table:
+                values = table[profile, dataset, key]["accuracy"]
+                ours.append(f"{METHODS[key].label} {format_cell(values, len(values))} ({len(values)} seed"
+                            f"{'s' if len(values) > 1 else ''}; paper {paper.ACCURACY[key].get(dataset, NOT_RUN)})")
+        found.append(f"{title(dataset)} " + ", ".join(ours))
+    if not found:
+        return []
+    return ["", f"Under the paper's own protocol (profile `{profile}`, where this machine affords it): "
+            + "; ".join(found) + "."]
 
 
 def with_readme_table(readme: str, runs) -> str:
@@ -319,7 +344,7 @@ def _provenance(profile, runs, datasets, seeds):
     envs = [r["environment"] for r in runs]
     commits = sorted({(e["git"]["commit"] or "unknown")[:10] + ("+uncommitted" if e["git"]["dirty"] else "")
                       for e in envs})
-    wall = {d: sum(r["wall_seconds"] for r in runs if r["dataset"] == d) for d in datasets}
+    wall = {d: sum(run_seconds(r) for r in runs if r["dataset"] == d) for d in datasets}
     lines = [
         f"- Profile: `{profile}` (settings in `replicate/configs/<dataset>.json`; notes below)",
         f"- Seeds: {', '.join(map(str, seeds))} (a cell marked [n=k] has k of them)",

@@ -260,6 +260,21 @@ def test_table_pairs_each_pseudo_label_row_with_its_controls_seed_by_seed(tmp_pa
         "points: MNIST -1.0 (2.8) (2 seeds).")
 
 
+def test_paper_protocol_cells_reach_the_readme_and_a_resumed_run_counts_all_its_rounds(tmp_path):
+    fake_run(tmp_path, "mnist", "kingdra-ladder-im", "cpu", 0, 0.93)
+    assert not any("paper's own protocol" in line for line in table.readme_table(table.load_runs(tmp_path)))
+    for seed, acc in enumerate((0.30, 0.36)):
+        fake_run(tmp_path, "20news", "ladder-im", "paper", seed, acc)
+    fake_run(tmp_path, "20news", "kingdra-ladder-im", "paper", 0, 0.40)
+    path = tmp_path / "20news__kingdra-ladder-im__paper__seed0.json"  # resumed: its rounds ran in two processes
+    path.write_text(json.dumps({**json.loads(path.read_text()), "resumed": True, "training_seconds": 7200.0}))
+    _, rows = table_rows(table.render_markdown(table.load_runs(tmp_path)), "### Wall time per run (minutes)")
+    assert (rows["Kingdra-Ladder-IM"]["20news"], rows["Ladder-IM"]["20news"]) == ("120.0", "30.0")
+    assert table.readme_table(table.load_runs(tmp_path))[-1] == (
+        "Under the paper's own protocol (profile `paper`, where this machine affords it): 20news Ladder-IM "
+        "33.0 (4.2) (2 seeds; paper 38.4 (2.5)), Kingdra-Ladder-IM 40.0 (1 seed; paper 43.9 (1.4)).")
+
+
 def test_a_profile_whose_runs_are_all_stale_shows_no_empty_tables(tmp_path):
     fake_run(tmp_path, "digits", "ladder-im", "tiny", 0, 0.5)
     path = tmp_path / "digits__ladder-im__tiny__seed0.json"
