@@ -65,10 +65,13 @@ def write_record(path, record) -> None:
 
 
 def portable_command(argv, repo) -> str:
-    """The command line as a run file records it: paths inside the repository relative to it."""
+    """The command line as a run file records it, with no path of this machine: a path inside the
+    repository relative to it, one outside by its last name alone."""
     def portable(token):
         path = Path(token)
-        return str(path.relative_to(repo)) if path.is_absolute() and path.is_relative_to(repo) else token
+        if not path.is_absolute():
+            return token
+        return str(path.relative_to(repo)) if path.is_relative_to(repo) else f"<outside the repository>/{path.name}"
 
     return " ".join(["python -m replicate.run", *map(portable, argv)])
 

@@ -295,6 +295,14 @@ def test_the_readme_table_is_the_committed_runs():
         "README.md's table is not the committed runs': run `python -m replicate.table`"
 
 
+def test_no_committed_run_file_records_an_absolute_path():
+    from replicate import environment
+
+    paths = [path for path in sorted(environment.RUNS_DIR.glob("**/*.json"))
+             if any(token.startswith("/") for token in json.loads(path.read_text()).get("command", "").split())]
+    assert not paths, f"these run files record a path of the machine that ran them: {paths}"
+
+
 def test_table_without_runs_says_what_to_run(tmp_path):
     assert "run `make table1`" in table.render_markdown(table.load_runs(tmp_path))
 
@@ -408,11 +416,11 @@ def test_a_run_file_from_another_data_directory_is_reused(tmp_path):
     assert records.read_run(tmp_path / "run.json")["data"]["source"] == records.portable_source(mirror)
 
 
-def test_a_recorded_command_names_paths_in_the_repository_relative_to_it(tmp_path):
+def test_a_recorded_command_holds_no_path_of_the_machine(tmp_path):
     repo = tmp_path / "checkout"
     argv = ["--runs-dir", str(repo / "results" / "runs"), "--config-dir", "/elsewhere/configs", "--seed", "0"]
-    assert records.portable_command(argv, repo) == \
-        "python -m replicate.run --runs-dir results/runs --config-dir /elsewhere/configs --seed 0"
+    assert records.portable_command(argv, repo) == ("python -m replicate.run --runs-dir results/runs "
+                                                    "--config-dir <outside the repository>/configs --seed 0")
 
 
 def test_the_plan_never_loads_data(tmp_path, monkeypatch, capsys):
