@@ -2,8 +2,10 @@
 
 A checkpoint holds every variable of every network (weights, optimiser state, noise seeds, the
 divergence bookkeeping), the round history, the clustering weight in force and the best complete
-pseudo-label set so far. It is stamped with the estimator's parameters, so a fit resumes only the
-run it belongs to.
+pseudo-label set so far. When the members train one network after another, a long round is also
+saved after a network it finishes (kingdra.rounds says how often), with what the rest of the round needs (its pseudo-label set and
+label maps, the finished networks' losses), so a long round resumes at its next network. It is
+stamped with the estimator's parameters, so a fit resumes only the run it belongs to.
 """
 import json
 import os
@@ -24,13 +26,15 @@ class CheckpointStore:
     def __init__(self, directory, fingerprint):
         self.directory, self.fingerprint = directory, fingerprint
         self.path = os.path.join(directory, FILENAME)
+        self.holds = None  # what the file on disk holds, in words, once this store has saved or loaded it
 
     def exists(self):
         return os.path.exists(self.path)
 
-    def save(self, networks, meta, best):
+    def save(self, networks, meta, point_sets):
         """Write atomically: a crash mid-write never leaves a half checkpoint behind, and a
-        non-finite variable leaves the previous checkpoint as it was."""
+        non-finite variable leaves the previous checkpoint as it was. `point_sets` maps a name
+        ("best", "used") to a list of index arrays, or None."""
         os.makedirs(self.directory, exist_ok=True)
         arrays = {"meta": np.array(json.dumps({"fingerprint": self.fingerprint, **meta}))}
         for key, v in variables(networks).items():
@@ -38,17 +42,20 @@ class CheckpointStore:
             if np.issubdtype(arrays[key].dtype, np.floating) and not np.isfinite(arrays[key]).all():
                 raise TrainingDiverged(f"{v.path} is NaN or infinite; the checkpoint in {self.path} was not "
                                        "overwritten")
-        if best is not None:
-            arrays["best_points"] = np.concatenate(best)
-            arrays["best_sizes"] = np.array([len(c) for c in best])
+        for name, sets in point_sets.items():
+            if sets is not None:
+                arrays[f"{name}_points"] = np.concatenate(sets)
+                arrays[f"{name}_sizes"] = np.array([len(c) for c in sets])
         tmp = self.path + ".tmp.npz"
         np.savez(tmp, **arrays)
         os.replace(tmp, self.path)
+        self.holds = describe(meta)
 
     def load(self, networks):
-        """Assign the saved variables to `networks` and return {"meta", "best"}, or None when there is
-        no checkpoint. Everything is read and checked before any variable is assigned, so a bad file
-        is named and never half-loaded."""
+        """Assign the saved variables to `networks` and return the meta with each saved point set
+        under its name ({"history", ..., "best", "used"}), or None when there is no checkpoint.
+        Everything is read and checked before any variable is assigned, so a bad file is named and
+        never half-loaded."""
         if not self.exists():
             return None
         try:  # the npz is a zip archive: a truncated file fails to open, a flipped byte its CRC-32
@@ -69,10 +76,12 @@ class CheckpointStore:
                                       f"{tuple(v.shape)}) is {what}; delete it to train from round 0")
         for key, v in found.items():
             v.assign(arrays[key])
-        best = None
-        if "best_points" in arrays:
-            best = np.split(arrays["best_points"], np.cumsum(arrays["best_sizes"])[:-1])
-        return {"meta": meta, "best": best}
+        for name in ("best", "used"):
+            meta[name] = None
+            if f"{name}_points" in arrays:
+                meta[name] = np.split(arrays[f"{name}_points"], np.cumsum(arrays[f"{name}_sizes"])[:-1])
+        self.holds = describe(meta)
+        return meta
 
 
 def variables(networks):
@@ -93,10 +102,18 @@ def same_parameters(stamp, fingerprint):
     return upgrade_names(json.loads(stamp)) == json.loads(fingerprint)
 
 
-def kept_note(store, round_index):
-    """What a failure in `round_index` leaves behind, for its error message."""
+def describe(meta):
+    """What a checkpoint with this meta holds: "after round r" or "in round r, after members a-b"."""
+    partial = meta.get("round_in_progress")
+    if partial is None:
+        return f"after round {len(meta['history']) - 1}"
+    return f"in round {partial['round']}, after members 0-{partial['members_done'] - 1}"
+
+
+def kept_note(store):
+    """What a failure leaves behind, for its error message."""
     if store is None:
         return "Nothing was saved (no checkpoint_dir)."
-    if round_index == 0 or not store.exists():
+    if store.holds is None:
         return "No round had finished, so no checkpoint was written."
-    return f"The checkpoint after round {round_index - 1} in {store.path} is kept as it was."
+    return f"The checkpoint {store.holds} in {store.path} is kept as it was."

@@ -79,8 +79,9 @@ class KingdraCluster(ClusterMixin, BaseEstimator):
     ensemble : "sequential" trains one member after another (fastest on small CPUs),
         "vectorized" all members in one compiled step over a member axis (fastest on a GPU),
         "auto" picks by device.
-    checkpoint_dir : if set, the state after every finished round is saved there and `fit`
-        resumes from it (same parameters required).
+    checkpoint_dir : if set, the state after every finished round is saved there, and inside a
+        long round after a member (at most every 5 min) when they train one after another
+        ("sequential"); `fit` resumes from it (same parameters required).
     callbacks : callables `f(estimator, record)` called after every round.
     verbose : 0 silent, 1 a line per round, 2 also a line per member and epoch.
     seed : master seed; members, rounds and epochs derive theirs from it.

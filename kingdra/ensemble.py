@@ -130,16 +130,21 @@ class LadderEnsemble:
             return np.arange(n)
         return np.random.default_rng(FEED_PERMUTATION_SEED).permutation(n)
 
-    def train_round(self, X, round_index, n_epochs, targets, after_epoch=None, kept_note=""):
+    def train_round(self, X, round_index, n_epochs, targets, after_epoch=None, kept_note=lambda: "",
+                    members_done=0, logs=(), after_network=None):
         """Train every member for n_epochs; `targets` is None (unsupervised) or (mini-clusters,
         (E, k) labels per member). Returns the mean of each loss term. `after_epoch(ids, net,
-        epoch, log)` is called after each epoch of each network (replicate/studies). `kept_note`
-        says, if training diverges, what was saved."""
+        epoch, log)` is called after each epoch of each network (replicate/studies). `kept_note()`
+        says, if training diverges, what was saved. A round resumed after its first `members_done`
+        members skips their networks and starts from their epochs' `logs`; `after_network(members_done,
+        logs)` is called after each network but the last (kingdra.rounds saves the round there)."""
         s, n = self.settings, len(X)
         batch = min(s.batch_size, n)
         n_used = (n // batch) * batch  # whole batches only: a last partial batch would compile a second step
-        logs = []
+        logs = list(logs)
         for ids, net in self.groups():
+            if ids[-1] < members_done:
+                continue
             for epoch in range(n_epochs):
                 rngs = [seeded_rng(s.seed, m, round_index, epoch) for m in ids]
                 if targets is None and s.feed_order != "shuffle":
@@ -163,6 +168,8 @@ class LadderEnsemble:
                 if s.verbose >= 2:
                     print(f"    members {ids[0]}-{ids[-1]} epoch {epoch + 1}/{n_epochs} loss {logs[-1]['loss']:.4f}",
                           flush=True)
+            if after_network is not None and ids[-1] + 1 < s.members:
+                after_network(ids[-1] + 1, logs)
         terms = ["loss"] + [t for t in LOSS_TERMS if t != "supervised" or targets is not None]
         return {t: float(np.mean([log[t] for log in logs])) for t in terms}
 
@@ -177,16 +184,16 @@ class LadderEnsemble:
         raise TrainingDiverged(
             f"training went non-finite in round {round_index}, member {ids[m]}, epoch {epoch + 1}/{n_epochs}, "
             f"step {step - steps_before} of {steps_per_epoch}: {first}"
-            + (f" (members {others} of the same network too)" if others else "") + ". " + kept_note
+            + (f" (members {others} of the same network too)" if others else "") + ". " + kept_note()
             + f" Try a lower lr (now {self.settings.lr:g}) or standardise X (its largest |value| is "
             f"{float(np.abs(X).max()):.3g}; e.g. sklearn.preprocessing.StandardScaler)."
         )
 
-    def check_predictions(self, probs, round_index, kept_note=""):
+    def check_predictions(self, probs, round_index, kept_note=lambda: ""):
         bad = [m for m in range(len(probs)) if not np.isfinite(probs[m]).all()]
         if bad:
             raise TrainingDiverged(
                 f"after round {round_index}, members {bad} predict NaN or infinite probabilities although their "
-                f"training losses stayed finite (their population statistics overflowed). " + kept_note
+                f"training losses stayed finite (their population statistics overflowed). " + kept_note()
                 + f" Standardise X (e.g. sklearn.preprocessing.StandardScaler) or lower lr (now {self.settings.lr:g})."
             )

@@ -7,7 +7,10 @@
                   with no set yet trains `epochs_unsupervised` epochs unsupervised, as the release does
     after each:   predict, combine the members into labels_, score (if y was given), checkpoint,
                   report, call the callbacks, yield the round's record
+    inside one:   when the members train one network after another, a checkpoint after a network
+                  (at most every 5 minutes), so a long round resumes at its next member
 """
+import functools
 import time
 
 import numpy as np
@@ -17,6 +20,11 @@ from kingdra.checkpoint import CheckpointStore, kept_note
 from kingdra.combine import alignment, combine
 from kingdra.ensemble import LadderEnsemble
 
+# Inside a round, save after a member only when the last save is this old: a checkpoint of 10 MNIST
+# members is 580 MB and took 1.3 s to write, so a round of 10 one-epoch members (~50 s each) would
+# spend 2-3 % of its time saving; this way a stop costs at most 5 minutes or one member's epochs.
+SAVE_INSIDE_A_ROUND_AFTER_S = 300
+
 
 def run_rounds(est, X, y=None):
     """Fit `est` (a KingdraCluster, its input already checked) round by round, resuming from its
@@ -25,28 +33,35 @@ def run_rounds(est, X, y=None):
     est.ladders_ = ladders = LadderEnsemble(est, X.shape[1])
     est.networks_, est.ensemble_ = ladders.networks, ladders.mode
     store = None if est.checkpoint_dir is None else CheckpointStore(est.checkpoint_dir, est.fingerprint())
-    est.history_, w_cluster, best = resume(est, ladders, store)
+    est.history_, w_cluster, best, begun = resume(est, ladders, store)
     first_round = len(est.history_)
-    probs = ladders.probabilities(X) if first_round > 0 else None
+    probs = ladders.probabilities(X) if first_round > 0 and begun is None else None
     if first_round > est.pseudo_label_rounds:  # killed after the last round's checkpoint: only the labels are left
         _set_labels(est, probs)
 
     for round_index in range(first_round, est.pseudo_label_rounds + 1):
-        started = time.perf_counter()
-        used, source = None, "none"
-        if round_index > 0:
-            used, source, best = choose_pseudo_labels(est, probs, best)
-            # From round 1 on, found pseudo-labels or not (the release's switch).
-            if est.w_cluster_after is not None and w_cluster != est.w_cluster_after:
-                w_cluster = est.w_cluster_after
-                ladders.set_cluster_weight(w_cluster)
-        targets = None
-        if used is not None:
-            targets = (used, pseudo_labels.member_label_maps(used, probs.argmax(axis=2), est.n_clusters,
-                                                             est.common_mapping))
+        started = last_saved = time.perf_counter()
+        if begun is None:
+            begun, best, w_cluster = begin_round(est, ladders, round_index, probs, best, w_cluster)
+        used, earlier_seconds = begun["used"], begun["seconds"]
+        targets = None if used is None else (used, np.asarray(begun["label_maps"]))
         n_epochs = est.epochs if targets is not None else est.epochs_unsupervised
-        note = kept_note(store, round_index)
-        losses = ladders.train_round(X, round_index, n_epochs, targets, kept_note=note)
+
+        def save_round_in_progress(members_done, logs):
+            nonlocal last_saved
+            if time.perf_counter() - last_saved < SAVE_INSIDE_A_ROUND_AFTER_S:
+                return
+            last_saved = time.perf_counter()
+            begun.update(members_done=members_done, logs=logs,
+                         seconds=earlier_seconds + time.perf_counter() - started)
+            in_progress = {k: v for k, v in begun.items() if k != "used"}
+            store.save(ladders.networks, {"history": est.history_, "w_cluster": w_cluster,
+                                          "round_in_progress": in_progress}, {"best": best, "used": used})
+
+        note = functools.partial(kept_note, store)  # asked when needed: what is saved changes during the round
+        losses = ladders.train_round(X, round_index, n_epochs, targets, kept_note=note,
+                                     members_done=begun["members_done"], logs=begun["logs"],
+                                     after_network=None if store is None else save_round_in_progress)
         probs = ladders.probabilities(X)
         ladders.check_predictions(probs, round_index, note)
         _set_labels(est, probs)
@@ -54,7 +69,7 @@ def run_rounds(est, X, y=None):
         record = {
             "round": round_index,
             "epochs": n_epochs,
-            "pseudo_label_source": source,
+            "pseudo_label_source": begun["source"],
             "mini_cluster_sizes": [] if used is None else [int(len(c)) for c in used],
             "pseudo_labels": 0 if used is None else int(sum(len(c) for c in used)),
             "w_cluster": float(w_cluster),
@@ -62,10 +77,11 @@ def run_rounds(est, X, y=None):
         }
         if y is not None:
             record.update(scores(est, y, probs, used))
-        record["seconds"] = round(time.perf_counter() - started, 3)
+        record["seconds"] = round(earlier_seconds + time.perf_counter() - started, 3)
         est.history_.append(record)
+        begun = None
         if store is not None:
-            store.save(ladders.networks, {"history": est.history_, "w_cluster": w_cluster}, best)
+            store.save(ladders.networks, {"history": est.history_, "w_cluster": w_cluster}, {"best": best})
         if est.verbose:
             print(progress_line(record, est.pseudo_label_rounds), flush=True)
         for callback in est.callbacks:
@@ -73,17 +89,41 @@ def run_rounds(est, X, y=None):
         yield record
 
 
+def begin_round(est, ladders, round_index, probs, best, w_cluster):
+    """What round `round_index` trains on, from the members' predictions `probs` after the last
+    round: (the round's state, the best complete set so far, the clustering weight in force). The
+    state is what a checkpoint inside the round keeps: its pseudo-label set and source, each
+    member's label for each mini-cluster, and (none yet) its finished members, their epochs' losses
+    and its seconds."""
+    used, source = None, "none"
+    if round_index > 0:
+        used, source, best = choose_pseudo_labels(est, probs, best)
+        # From round 1 on, found pseudo-labels or not (the release's switch).
+        if est.w_cluster_after is not None and w_cluster != est.w_cluster_after:
+            w_cluster = est.w_cluster_after
+            ladders.set_cluster_weight(w_cluster)
+    label_maps = None
+    if used is not None:
+        label_maps = pseudo_labels.member_label_maps(used, probs.argmax(axis=2), est.n_clusters,
+                                                     est.common_mapping).tolist()
+    state = {"round": round_index, "source": source, "used": used, "label_maps": label_maps,
+             "members_done": 0, "logs": [], "seconds": 0.0}
+    return state, best, w_cluster
+
+
 def resume(est, ladders, store):
-    """(history, clustering weight in force, best complete set so far) of the rounds already
-    finished, with the networks restored; a fresh start when there is no checkpoint."""
-    resumed = None if store is None else store.load(ladders.networks)
-    if resumed is None:
-        return [], est.w_cluster, None
-    meta = resumed["meta"]
+    """(history, clustering weight in force, best complete set so far, the round in progress or None)
+    of the work already saved, with the networks restored; a fresh start when there is no checkpoint."""
+    meta = None if store is None else store.load(ladders.networks)
+    if meta is None:
+        return [], est.w_cluster, None, None
     ladders.set_cluster_weight(meta["w_cluster"])
+    begun = meta.get("round_in_progress")
+    if begun is not None:
+        begun["used"] = meta["used"]
     if est.verbose:
-        print(f"resuming from {store.path} after round {len(meta['history']) - 1}", flush=True)
-    return meta["history"], meta["w_cluster"], resumed["best"]
+        print(f"resuming from {store.path} {store.holds}", flush=True)
+    return meta["history"], meta["w_cluster"], meta["best"], begun
 
 
 def choose_pseudo_labels(est, probs, best):

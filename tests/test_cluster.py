@@ -7,7 +7,8 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import NotFittedError
 
-from kingdra import KingdraCluster, metrics
+from kingdra import KingdraCluster, ensemble, metrics, rounds
+from kingdra.checkpoint import CheckpointStore
 from kingdra.cluster import CheckpointError, TrainingDiverged
 from kingdra.ensemble import EpochBatches, LadderEnsemble
 
@@ -189,6 +190,41 @@ def test_interrupted_fit_resumes_to_the_same_labels(blobs, fitted, tmp_path):
     np.testing.assert_array_equal(resumed.labels_, fitted.labels_)
     with pytest.raises(ValueError, match="other parameters"):
         KingdraCluster(**{**TINY, "lr": 0.1}, checkpoint_dir=str(tmp_path)).fit(X)
+
+
+SEQUENTIAL = {**TINY, "ensemble": "sequential", "t_low": 1, "epochs_unsupervised": 6}  # round 1 finds a set
+
+
+@pytest.mark.parametrize("stop_round, members_done", [(0, 1), (1, 2)])
+def test_a_round_stopped_between_members_resumes_at_its_next_member(blobs, tmp_path, monkeypatch, stop_round,
+                                                                      members_done):
+    """One network per member: the round is saved after each, so a stop loses at most one member's
+    epochs. Round 1 also keeps its pseudo-labels and label maps, since the predictions they came
+    from are gone once a member has trained on them."""
+    X, y = blobs
+    unbroken = KingdraCluster(**SEQUENTIAL).fit(X, y)
+    monkeypatch.setattr(rounds, "SAVE_INSIDE_A_ROUND_AFTER_S", 0)  # a tiny round saves after every member
+    save = CheckpointStore.save
+
+    def stop_after_saving(store, networks, meta, point_sets):
+        save(store, networks, meta, point_sets)
+        in_progress = meta.get("round_in_progress") or {}
+        if (in_progress.get("round"), in_progress.get("members_done")) == (stop_round, members_done):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(CheckpointStore, "save", stop_after_saving)
+    with pytest.raises(KeyboardInterrupt):
+        KingdraCluster(**SEQUENTIAL, checkpoint_dir=str(tmp_path)).fit(X, y)
+    monkeypatch.setattr(CheckpointStore, "save", save)
+    trained, fit_epoch = [], ensemble.fit_epoch
+    monkeypatch.setattr(ensemble, "fit_epoch", lambda net, batches: trained.append(net.seeds) or fit_epoch(net, batches))
+    resumed = KingdraCluster(**SEQUENTIAL, checkpoint_dir=str(tmp_path)).fit(X, y)
+
+    assert trained[0] == resumed.networks_[members_done].seeds  # the stopped round's finished members are not retrained
+    np.testing.assert_array_equal(resumed.labels_, unbroken.labels_)
+    without_seconds = [{k: v for k, v in r.items() if k != "seconds"} for r in unbroken.history_]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history_] == without_seconds
+    assert [r["pseudo_label_source"] for r in resumed.history_][1] == "new"  # round 1 trained on pseudo-labels
 
 
 def test_kingdra_clusters_digits_end_to_end():
