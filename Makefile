@@ -36,7 +36,7 @@ data: $(VENV)/installed  ## build and cache the datasets' matrices, list what is
 # The paper's main table from real runs. Defaults: the reduced cpu profile, every table dataset whose
 # data is here, 3 seeds. Existing run files are reused, so an interrupted `make table1` resumes.
 # The full protocol: make table1 PROFILE=paper DATASETS=mnist SEEDS=5. `make data` builds the features first.
-# One longer MNIST run (about 2 h here): make table1 PROFILE=cpu-long DATASETS=mnist METHODS="kingdra-ladder-im ladder-im" SEEDS=1
+# The longer MNIST pair (about 4 h here): make table1 PROFILE=cpu-long DATASETS=mnist METHODS="kingdra-ladder-im ladder-im-ensemble ladder-im" SEEDS=1
 # On a Ray cluster, one task per run: make table1 CLUSTER=ray (joins $$RAY_ADDRESS, e.g. auto, else starts
 # a local cluster); RAY_ARGS passes more, e.g. RAY_ARGS="--cpus-per-task 8 --checkpoint-root /shared/ckpt".
 PROFILE ?= cpu

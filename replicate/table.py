@@ -8,8 +8,9 @@ made with settings its profile has changed since is stale: it is counted above t
 tables and left out of every cell, so no cell mixes two settings. The paper's numbers sit in their
 own columns, labelled as the paper's, and fill nothing else. A Kingdra run under way (its record in
 `unfinished/` beside the run files) fills no cell's mean: a cell with no finished run shows where it
-stands, "accuracy at round r of R", and a line under the table says more. The README's copy of the `cpu`
-accuracy table is rewritten here too (between its README_BEGIN and README_END lines).
+stands, "accuracy at round r of R", and a line under the table says more. Each profile ends with its
+Kingdra runs round by round (`replicate.round_table`). The README's copy of the `cpu` accuracy
+table is rewritten here too (between its README_BEGIN and README_END lines).
 """
 from __future__ import annotations
 
@@ -25,11 +26,12 @@ import numpy as np
 from kingdra.datasets import DATASETS, TABLE_DATASETS, title
 from kingdra.datasets.base import atomic_file
 
-from . import paper
+from . import paper, round_table
 from .config import load_config
 from .environment import REPO, RESULTS_DIR, RUNS_DIR, hardware_label
 from .methods import METHODS, estimator_params
 from .records import read_run
+from .round_table import round_tables
 
 NOT_RUN = "—"
 METRICS = ("accuracy", "nmi", "ari", "accuracy_released", "accuracy_aligned")
@@ -196,6 +198,11 @@ def _profile_section(profile, runs, table, stale, under_way=()):
         lines += _markdown_table(header, rows)
     lines += members_table(profile, runs, datasets, n_expected)
     lines += paired_table(profile, runs, datasets)
+    tables = round_tables(runs, under_way, datasets)
+    if tables:
+        lines += ["", f"### Round by round — profile `{profile}`", "", round_table.NOTE]
+        for label, header, rows in tables:
+            lines += ["", f"**{label}**", ""] + _markdown_table(header, rows)
     return lines + [""] + (_provenance(profile, runs, datasets_of(runs, profile), seeds) + [""] if runs else [])
 
 

@@ -145,8 +145,11 @@ def fake_run(runs_dir, dataset, method, profile, seed, accuracy, details=None, s
     record = {
         "dataset": dataset, "method": method, "label": METHODS[method].label, "profile": profile, "seed": seed,
         "config": {"notes": f"[{profile}] notes", "details": details or {}, "estimator": estimator},
-        "history": [{"pseudo_label_source": source} for source in sources or []]
-                   + ([{"pseudo_label_source": "none", "member_accuracy": members}] if members else []),
+        "history": [{"round": i, "pseudo_label_source": source, "pseudo_labels": 0 if source == "none" else 100 * i,
+                     "accuracy": accuracy, **({} if source == "none" else {"pseudo_label_precision": 0.95})}
+                    for i, source in enumerate(sources or [])]
+                   + ([{"round": len(sources or []), "pseudo_label_source": "none", "pseudo_labels": 0,
+                        "member_accuracy": members}] if members else []),
         "data": {"shape": [100, 4], "features": "synthetic", "fidelity": "exact"},
         "environment": {"keras_backend": "jax", "git": {"commit": "abc1234567890", "dirty": False},
                         "hardware": {"cpu": "Test CPU", "cores": 2, "accelerators": []}},
@@ -196,6 +199,12 @@ def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
     assert scores["Kingdra-Ladder-IM"]["MNIST NMI"] == "50.0 (0.0)" and scores["Ladder-Dot"]["MNIST ARI"] == "—"
     _, rules = table_rows(markdown, "### Combining the members: accuracy (%) under each rule — profile `cpu`")
     assert rules["Kingdra-Ladder-IM"]["MNIST released"] == "83.0 (3.6)"
+    header, rows = table_rows(markdown, "**MNIST, Kingdra-Ladder-IM**")  # round by round, a column per seed
+    assert header == ["round", "seed 0", "seed 1", "seed 2"]
+    assert (rows["0"]["seed 0"], rows["1"]["seed 2"]) == ("90.0", "97.0 · 100 @ 0.950")
+    assert rows["2"]["seed 1"] == "92.0 · 200 @ 0.950 `earlier`"  # an earlier round's set, reused
+    _, rows = table_rows(markdown, "**MNIST, Kingdra-Ladder-Dot**")
+    assert rows["1"]["seed 1"] == "50.0 · unsupervised"
     header, rows = table_rows(markdown, "### Accuracy (%), mean (std) over seeds — profile `tiny`")
     assert header[1:] == ["digits", "digits (paper)", "aaa-own", "aaa-own (paper)"]  # registry order, then by name
     assert rows["K-means"]["digits (paper)"] == "—" and rows["K-means"]["aaa-own"] == "70.0"
@@ -356,6 +365,8 @@ def test_interrupted_kingdra_run_resumes_from_its_last_round_then_is_skipped(run
     assert [h["round"] for h in unfinished[0]["history"]] == [0] and "labels" not in unfinished[0]
     _, rows = table_rows(table.render_markdown([], unfinished), "### Accuracy (%), mean (std) over seeds — profile `tiny`")
     assert rows["Kingdra-Ladder-IM"]["digits"] == f"{100 * unfinished[0]['history'][0]['accuracy']:.1f} at round 0 of 1"
+    header, _ = table_rows(table.render_markdown([], unfinished), "**digits, Kingdra-Ladder-IM**")
+    assert header == ["round", "seed 0 (under way: round 0 of 1)"]
 
     monkeypatch.setattr(CheckpointStore, "save", save)
     run.main(args)
