@@ -288,7 +288,8 @@ def accuracy_table(runs, datasets, get, n_expected, under_way=()) -> list[str]:
             for key, m in METHODS.items()]
     return _markdown_table(header, rows) + [
         "", "Accuracy: clusters matched one-to-one to classes (Hungarian), over the whole dataset; "
-        "std: sample std (n-1) over seeds."
+        + ("std: sample std (n-1) over seeds." if n_expected > 1 else
+           "**one seed per cell**, so no std: a single network moves by up to 25 points with its seed.")
         + (" ‡k: k seeds of the cell trained on no pseudo-labels in any round." if unlabelled else "")]
 
 

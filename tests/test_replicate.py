@@ -192,6 +192,8 @@ def test_table_shows_mean_std_paper_column_and_dashes(tmp_path):
     assert "‡k: k seeds of the cell trained on no pseudo-labels in any round" in markdown
     assert "clusters matched one-to-one to classes (Hungarian), over the whole dataset" in markdown
     assert rows["Kingdra-Ladder-IM"]["MNIST (paper)"] == paper.ACCURACY["kingdra-ladder-im"]["mnist"]
+    assert "**one seed per cell**" not in markdown.split("profile `tiny`")[0]  # cpu has 3 seeds
+    assert "**one seed per cell**, so no std" in markdown.split("profile `tiny`")[1]
     assert rows["K-means"]["MNIST"] == "50.0 [n=1]"
     assert rows["AC"]["MNIST"] == "60.0 [n=1] †" and "  - † AC: fitted on a subsample" in markdown
     assert rows["Ladder-IM"]["MNIST"] == "—" and rows["Ladder-IM"]["MNIST (paper)"] == "95.0 (2.8)"
