@@ -22,7 +22,7 @@ from kingdra.ensemble import LadderEnsemble
 
 # Inside a round, save after a member only when the last save is this old: a checkpoint of 10 MNIST
 # members is 580 MB and took 1.3 s to write, so a round of 10 one-epoch members (~50 s each) would
-# spend 2-3 % of its time saving; this way a stop costs at most 5 minutes or one member's epochs.
+# spend 2-3 % of its time saving; this way a stop loses at most 5 minutes plus one member's epochs.
 SAVE_INSIDE_A_ROUND_AFTER_S = 300
 
 
