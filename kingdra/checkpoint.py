@@ -3,9 +3,10 @@
 A checkpoint holds every variable of every network (weights, optimiser state, noise seeds, the
 divergence bookkeeping), the round history, the clustering weight in force and the best complete
 pseudo-label set so far. When the members train one network after another, a long round is also
-saved after a network it finishes (kingdra.rounds says how often), with what the rest of the round needs (its pseudo-label set and
-label maps, the finished networks' losses), so a long round resumes at its next network. It is
-stamped with the estimator's parameters, so a fit resumes only the run it belongs to.
+saved after a network it finishes (kingdra.rounds says how often), with what the rest of the round
+needs (its pseudo-label set and label maps, the finished networks' losses), so it resumes at its
+next network. It is stamped with the estimator's parameters, so a fit resumes only the run it
+belongs to.
 """
 import json
 import os

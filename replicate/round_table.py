@@ -17,8 +17,9 @@ NOTE = ("Each cell: the ensemble's accuracy (%) after the round · the pseudo-la
         "without pseudo-labels.")
 
 
-def kingdra_rows():
-    return [key for key, m in METHODS.items() if m.overrides is not None and "pseudo_label_rounds" not in m.overrides]
+def has_pseudo_label_rounds(run) -> bool:
+    """A run whose estimator trained pseudo-label rounds (a Kingdra row), judged by its own record."""
+    return (run["config"].get("estimator") or {}).get("pseudo_label_rounds", 0) > 0
 
 
 def round_cell(record) -> str:
@@ -44,8 +45,9 @@ def round_tables(runs, under_way, datasets) -> list[tuple[str, list[str], list[l
     """(label, header, rows) per dataset and Kingdra row with runs, finished or under way."""
     tables = []
     for dataset in datasets:
-        for method in kingdra_rows():
-            mine = sorted((r for r in [*runs, *under_way] if r["dataset"] == dataset and r["method"] == method),
+        for method in METHODS:
+            mine = sorted((r for r in [*runs, *under_way]
+                           if (r["dataset"], r["method"]) == (dataset, method) and has_pseudo_label_rounds(r)),
                           key=lambda r: (r["seed"], "unfinished" in r))
             if not mine:
                 continue

@@ -31,7 +31,6 @@ from .config import load_config
 from .environment import REPO, RESULTS_DIR, RUNS_DIR, hardware_label
 from .methods import METHODS, estimator_params
 from .records import read_run
-from .round_table import round_tables
 
 NOT_RUN = "—"
 METRICS = ("accuracy", "nmi", "ari", "accuracy_released", "accuracy_aligned")
@@ -73,9 +72,8 @@ def without_pseudo_labels(runs) -> dict:
     """{(dataset, method): seeds} of pseudo-label runs (pseudo_label_rounds > 0) where no round trained on any."""
     found = {}
     for r in runs:
-        estimator = r["config"].get("estimator") or {}
         untrained = all(h["pseudo_label_source"] == "none" for h in r.get("history", []))
-        if estimator.get("pseudo_label_rounds", 0) > 0 and untrained:
+        if round_table.has_pseudo_label_rounds(r) and untrained:
             found[r["dataset"], r["method"]] = found.get((r["dataset"], r["method"]), 0) + 1
     return found
 
@@ -198,7 +196,7 @@ def _profile_section(profile, runs, table, stale, under_way=()):
         lines += _markdown_table(header, rows)
     lines += members_table(profile, runs, datasets, n_expected)
     lines += paired_table(profile, runs, datasets)
-    tables = round_tables(runs, under_way, datasets)
+    tables = round_table.round_tables(runs, under_way, datasets)
     if tables:
         lines += ["", f"### Round by round — profile `{profile}`", "", round_table.NOTE]
         for label, header, rows in tables:

@@ -224,7 +224,7 @@ def test_a_round_stopped_between_members_resumes_at_its_next_member(blobs, tmp_p
     np.testing.assert_array_equal(resumed.labels_, unbroken.labels_)
     without_seconds = [{k: v for k, v in r.items() if k != "seconds"} for r in unbroken.history_]
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history_] == without_seconds
-    assert [r["pseudo_label_source"] for r in resumed.history_][1] == "new"  # round 1 trained on pseudo-labels
+    assert resumed.history_[1]["pseudo_label_source"] == "new"  # round 1 trained on pseudo-labels
 
 
 def test_kingdra_clusters_digits_end_to_end():
