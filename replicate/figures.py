@@ -40,7 +40,8 @@ KINGDRA_METHODS = ("kingdra-ladder-im", "kingdra-ladder-dot")
 TRAINING_METHODS = ("ladder-im", "ladder-im-ensemble", "kingdra-ladder-im")
 
 
-SEED_STYLES = ("-", "--", ":", "-.")
+# Six line styles, so that the five seeds of an MNIST profile never share one (seed 4 looked like seed 0).
+LINE_STYLES = ("-", "--", ":", "-.", (0, (6, 1, 1, 1, 1, 1)), (0, (1, 3)))
 # One colour per method in every figure.
 METHOD_COLOURS = {"kmeans": "0.45", "ac": "0.65", "ladder-im": "C0", "ladder-im-ensemble": "C1", "ladder-dot": "C4",
                   "kingdra-ladder-dot": "C3", "kingdra-ladder-im": "C2"}
@@ -63,7 +64,7 @@ def plot_rounds(runs, profile):
         for run in sorted((r for r in ran if r["dataset"] == dataset), key=lambda r: (r["method"], r["seed"])):
             rounds = [h["round"] for h in run["history"]]
             style = {"color": METHOD_COLOURS[run["method"]], "alpha": 0.8, "marker": "o", "ms": 3,
-                     "linestyle": SEED_STYLES[seeds.index(run["seed"]) % len(SEED_STYLES)]}
+                     "linestyle": LINE_STYLES[seeds.index(run["seed"]) % len(LINE_STYLES)]}
             n = run["data"]["shape"][0]
             row[0].plot(rounds, [100 * h["accuracy"] for h in run["history"]], **style)
             row[1].plot(rounds, [100 * h["pseudo_labels"] / n for h in run["history"]], **style)
@@ -78,7 +79,7 @@ def plot_rounds(runs, profile):
             ax.grid(alpha=0.3)
     methods = [m for m in KINGDRA_METHODS if any(r["method"] == m for r in ran)]
     handles = ([Line2D([], [], color=METHOD_COLOURS[m], marker="o", ms=3) for m in methods]
-               + [Line2D([], [], color="0.3", linestyle=SEED_STYLES[i % len(SEED_STYLES)]) for i in range(len(seeds))])
+               + [Line2D([], [], color="0.3", linestyle=LINE_STYLES[i % len(LINE_STYLES)]) for i in range(len(seeds))])
     labels = [METHODS[m].label for m in methods] + [f"seed {s}" for s in seeds]
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.suptitle(f"Kingdra rounds, profile {profile} ({NOT_IN_PAPER})", fontsize=10)
@@ -131,7 +132,7 @@ def plot_training(runs, dataset, unfinished=()):
             spent, accuracy = training_curve(run)
             p = profiles.index(run["profile"])
             ax.plot(spent, accuracy, color=color, marker="os^D"[p % 4], ms=4, alpha=0.75,
-                    linestyle=("-", "--", ":", "-.")[p % 4], label=f"{run['label']}, {run['profile']}")
+                    linestyle=LINE_STYLES[p % len(LINE_STYLES)], label=f"{run['label']}, {run['profile']}")
         for run in (r for r in unfinished if r["dataset"] == dataset and r["method"] == method):
             spent, accuracy = training_curve(run)
             ax.plot(spent, accuracy, color=color, marker="os^D"[profiles.index(run["profile"]) % 4], ms=5,

@@ -77,3 +77,15 @@ def test_a_run_under_way_is_drawn_with_the_round_it_reached():
     assert legend == ["Kingdra-Ladder-IM, paper, seed 0: round 2 of 9, unfinished"]
     np.testing.assert_allclose(fig.axes[0].lines[0].get_xydata(), [[50, 30], [100, 35], [150, 40]])
     figures.plt.close(fig)
+
+
+def test_every_seed_of_a_rounds_figure_has_its_own_line_style():
+    history = [{"round": 0, "accuracy": 0.8, "pseudo_labels": 0},
+               {"round": 1, "accuracy": 0.9, "pseudo_labels": 50, "pseudo_label_precision": 0.95}]
+    runs = [{"dataset": "digits", "method": "kingdra-ladder-im", "seed": seed, "data": {"shape": [100, 64]},
+             "history": history} for seed in range(5)]
+    fig = figures.plot_rounds(runs, "tiny")
+    assert len(fig.axes[0].lines) == 5
+    # The dash pattern as drawn (matplotlib names every custom style "--", so the name cannot tell them apart).
+    assert len({str(line._dash_pattern) for line in fig.axes[0].lines}) == 5
+    figures.plt.close(fig)
