@@ -306,6 +306,19 @@ def test_the_readme_table_is_the_committed_runs():
         "README.md's table is not the committed runs': run `python -m replicate.table`"
 
 
+def test_the_readme_status_quotes_the_committed_single_seed_pairs():
+    """The status paragraph names two single-seed pairs by hand; they must be the run files' numbers."""
+    from replicate import environment
+
+    readme = " ".join((environment.REPO / "README.md").read_text().split())
+    runs = table.load_runs(environment.RUNS_DIR)
+    for profile, dataset in (("cpu-long", "mnist"), ("paper", "20news")):
+        kingdra, control = (100 * next(r["metrics"]["accuracy"] for r in runs if (r["profile"], r["dataset"],
+                            r["method"], r["seed"]) == (profile, dataset, method, 0))
+                            for method in ("kingdra-ladder-im", "ladder-im-ensemble"))
+        assert f"Kingdra-Ladder-IM {kingdra:.1f}, its ensemble control {control:.1f}" in readme, (profile, dataset)
+
+
 def test_no_committed_run_file_records_an_absolute_path():
     from replicate import environment
 
