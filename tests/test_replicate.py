@@ -311,10 +311,10 @@ def test_the_readme_status_quotes_the_committed_single_seed_pairs():
     from replicate import environment
 
     readme = " ".join((environment.REPO / "README.md").read_text().split())
-    runs = table.load_runs(environment.RUNS_DIR)
+    accuracy = {(r["profile"], r["dataset"], r["method"], r["seed"]): 100 * r["metrics"]["accuracy"]
+                for r in table.load_runs(environment.RUNS_DIR)}
     for profile, dataset in (("cpu-long", "mnist"), ("paper", "20news")):
-        kingdra, control = (100 * next(r["metrics"]["accuracy"] for r in runs if (r["profile"], r["dataset"],
-                            r["method"], r["seed"]) == (profile, dataset, method, 0))
+        kingdra, control = (accuracy[profile, dataset, method, 0]
                             for method in ("kingdra-ladder-im", "ladder-im-ensemble"))
         assert f"Kingdra-Ladder-IM {kingdra:.1f}, its ensemble control {control:.1f}" in readme, (profile, dataset)
 
